@@ -1,0 +1,131 @@
+# edgetrain - one Makefile for the library, the CLI, the tests and the benchmarks.
+#   make             build/libedgetrain.a and build/edgetrain
+#   make test        every Check suite (plain and ASan+UBSan builds), the freestanding
+#                    check, the install + example check
+#   make run         the main job: Tiny Shakespeare, baby GPT, val loss and a sample
+#   make install PREFIX=/usr/local
+#   make board=NAME  build for boards/NAME.mk
+board ?= host
+include boards/$(board).mk
+
+PREFIX ?= /usr/local
+BUILD  ?= build
+CC     := $(BOARD_CC)
+THREADS ?= 2
+
+STD     := -std=c99 -Wall -Wextra -Werror
+OPT     ?= -O3 $(BOARD_ARCH) -fno-math-errno
+CORE_CFLAGS := $(STD) -ffreestanding -pedantic $(OPT)
+HOST_CFLAGS := $(STD) -D_POSIX_C_SOURCE=200809L $(OPT) -pthread
+INCS := -Icore -Icompress -Ihost
+SAN  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+CORE_SRC    := $(wildcard core/*.c)
+COMPRESS_SRC:= $(wildcard compress/*.c)
+HOSTLIB_SRC := $(wildcard host/*.c)
+CLI_SRC     := $(wildcard host/cli/*.c)
+TEST_SRC    := $(wildcard tests/check_*.c)
+HEADERS     := $(wildcard core/*.h compress/*.h host/*.h)
+
+obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
+LIB_OBJ     := $(call obj,$(BUILD),$(CORE_SRC) $(COMPRESS_SRC)) $(call obj,$(BUILD),$(HOSTLIB_SRC))
+SAN_LIB_OBJ := $(call obj,$(BUILD)/san,$(CORE_SRC) $(COMPRESS_SRC) $(HOSTLIB_SRC))
+TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+SAN_TESTS   := $(patsubst tests/%.c,$(BUILD)/san/tests/%,$(TEST_SRC))
+
+CHECK_PKGS := check libsubunit-dev pkg-config
+DEPS_STAMP := $(BUILD)/.deps-ok
+LIBS := -lm -pthread
+
+.PHONY: all deps test test-plain test-san freestanding-check install-check install \
+        run bench clean fixtures
+all: $(BUILD)/libedgetrain.a $(BUILD)/edgetrain
+
+# --- packages a fresh Debian machine lacks
+$(DEPS_STAMP):
+	@mkdir -p $(BUILD)
+	@sh scripts/ensure-deps.sh $(CHECK_PKGS)
+	@touch $@
+deps: $(DEPS_STAMP)
+
+# --- library
+$(BUILD)/obj/core/%.o $(BUILD)/obj/compress/%.o: CFLAGS_X = $(CORE_CFLAGS)
+$(BUILD)/obj/host/%.o: CFLAGS_X = $(HOST_CFLAGS)
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_X) $(INCS) -c $< -o $@
+
+$(BUILD)/libedgetrain.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/edgetrain: $(CLI_SRC) $(BUILD)/libedgetrain.a $(wildcard host/cli/*.h)
+	$(CC) $(HOST_CFLAGS) $(INCS) -Ihost/cli $(CLI_SRC) $(BUILD)/libedgetrain.a $(LIBS) -o $@
+
+# --- tests
+$(BUILD)/tests/%: tests/%.c tests/et_check.h $(BUILD)/libedgetrain.a | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -Wno-error=unused-parameter $(INCS) -Itests $< $(BUILD)/libedgetrain.a \
+	    $$(pkg-config --cflags --libs check) $(LIBS) -o $@
+
+$(BUILD)/san/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L $(SAN) $(BOARD_ARCH) -fno-math-errno -pthread $(INCS) -c $< -o $@
+$(BUILD)/san/libedgetrain.a: $(SAN_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/san/tests/%: tests/%.c tests/et_check.h $(BUILD)/san/libedgetrain.a | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L -pthread $(SAN) $(BOARD_ARCH) $(INCS) -Itests $< \
+	    $(BUILD)/san/libedgetrain.a $$(pkg-config --cflags --libs check) $(LIBS) -o $@
+$(BUILD)/san/edgetrain: $(CLI_SRC) $(BUILD)/san/libedgetrain.a
+	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L -pthread $(SAN) $(BOARD_ARCH) $(INCS) -Ihost/cli \
+	    $(CLI_SRC) $(BUILD)/san/libedgetrain.a $(LIBS) -o $@
+
+test: test-plain freestanding-check install-check test-san
+	@echo "make test: all checks passed"
+
+test-plain: $(TESTS) $(BUILD)/edgetrain
+	@sh scripts/run-tests.sh plain $(BUILD)/edgetrain $(TESTS)
+
+test-san: $(SAN_TESTS) $(BUILD)/san/edgetrain
+	@sh scripts/run-tests.sh sanitized $(BUILD)/san/edgetrain $(SAN_TESTS)
+
+# The core and the compression passes, built freestanding with no libraries, may
+# leave undefined nothing but memcpy, memset and memmove.
+freestanding-check:
+	@mkdir -p $(BUILD)/fs
+	@for f in $(CORE_SRC) $(COMPRESS_SRC); do \
+	    $(CC) $(STD) -pedantic -ffreestanding -nostdlib -fno-math-errno -O2 $(INCS) -c $$f \
+	        -o $(BUILD)/fs/$$(echo $$f | tr / _).o || exit 1; done
+	@ld -r -o $(BUILD)/fs/core.o $(BUILD)/fs/*_*.o
+	@sh scripts/freestanding-check.sh $(BUILD)/fs/core.o
+
+# Installs into a staging prefix and builds examples/ against it with pkg-config alone.
+install-check: $(BUILD)/libedgetrain.a
+	@rm -rf $(BUILD)/stage
+	@$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/stage >/dev/null
+	@for f in examples/*.c; do \
+	    PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/stage/lib/pkgconfig $(CC) -std=c99 -Wall -Wextra -Werror $$f \
+	      $$(PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/stage/lib/pkgconfig pkg-config --cflags --libs edgetrain) \
+	      -o $(BUILD)/stage/$$(basename $$f .c) || exit 1; \
+	    echo "example $$f:"; $(BUILD)/stage/$$(basename $$f .c) || exit 1; done
+
+install: $(BUILD)/libedgetrain.a $(BUILD)/edgetrain
+	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include/edgetrain $(PREFIX)/bin
+	install -m 644 $(BUILD)/libedgetrain.a $(PREFIX)/lib/
+	install -m 644 $(HEADERS) $(PREFIX)/include/edgetrain/
+	install -m 755 $(BUILD)/edgetrain $(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' edgetrain.pc.in > $(PREFIX)/lib/pkgconfig/edgetrain.pc
+
+# --- the main job
+run: $(BUILD)/edgetrain
+	@sh scripts/main-job.sh $(BUILD)/edgetrain $(THREADS)
+
+# Regenerates the PyTorch reference fixtures (needs Debian's python3-torch).
+fixtures:
+	@sh scripts/ensure-deps.sh python3-torch python3-numpy
+	/usr/bin/python3 tests/fixtures/gen_gpt2_ref.py tests/fixtures
+
+clean:
+	rm -rf $(BUILD)
