@@ -77,6 +77,10 @@ typedef struct et_backend {
     et_status (*sumsq)(void *ctx, double *out, const float *x, size_t n);
     /** x *= s over n. */
     et_status (*scale)(void *ctx, float *x, float s, size_t n);
+    /** x = 0 over n. */
+    et_status (*zero)(void *ctx, float *x, size_t n);
+    /** dst = src over n (buffers of this backend, not overlapping). */
+    et_status (*copy)(void *ctx, float *dst, const float *src, size_t n);
 } et_backend;
 
 #endif /* ET_BACKEND_H */

@@ -90,6 +90,23 @@ typedef struct et_gpt_acts {
     float *losses;    /* (B, T) */
 } et_gpt_acts;
 
+/** Activation gradients. Backward runs one layer at a time, so these hold one layer
+ *  (the residual-stream gradients ping-pong between dres_a and dres_b). */
+typedef struct et_gpt_act_grads {
+    float *dres_a;    /* (B, T, C) */
+    float *dres_b;    /* (B, T, C) */
+    float *dres2;     /* (B, T, C) */
+    float *dln;       /* (B, T, C) shared by both LayerNorms of a layer */
+    float *dqkv;      /* (B, T, 3C) */
+    float *datty;     /* (B, T, C) */
+    float *dpreatt;   /* (B, NH, T, T) */
+    float *datt;      /* (B, NH, T, T) */
+    float *dfch;      /* (B, T, 4C) */
+    float *dfch_gelu; /* (B, T, 4C) */
+    float *dlnf;      /* (B, T, C) */
+    float *dlogits;   /* (B, T, Vp) */
+} et_gpt_act_grads;
+
 /** What a model is set up to do. */
 typedef enum et_gpt_mode {
     ET_GPT_INFER = 0, /**< forward only: parameters and activations */
@@ -133,8 +150,9 @@ typedef struct et_gpt {
     float *m_memory, *v_memory;
     float *acts_memory;
     et_gpt_acts acts;
+    int layer_stride;   /**< 1 in training (every layer's activations kept), 0 in inference */
     float *grads_acts_memory;
-    et_gpt_acts grads_acts;
+    et_gpt_act_grads grads_acts;
     int *inputs;        /**< (B, T) host copy of the last forward's inputs */
     int *targets;       /**< (B, T) or unused when forward had no targets */
     float *loss_host;   /**< (B, T) host readback of per-position losses */

@@ -20,6 +20,14 @@
                       et__b, (double)(rtol), (double)(atol));                          \
     } while (0)
 
+/* 64-byte aligned heap block (arenas need ET_ALIGN); free() releases it. */
+static inline void *et_test_aligned(size_t bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    return p;
+}
+
 #define ET_CHECK_MAIN(make_suite)                                \
     int main(void)                                               \
     {                                                            \

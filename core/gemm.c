@@ -1,0 +1,231 @@
+/* gemm.c - packed, blocked SGEMM (the GotoBLAS/BLIS loop structure).
+ *
+ * Loops: K in blocks of KC (sequential, fixed: this is what fixes the rounding), N in
+ * blocks of NC whose B panel is packed once into 16-wide slivers and shared, then tasks
+ * over (MC rows x NG slivers) tiles, each packing its rows of A into 6-tall slivers and
+ * running the MR x NR micro-kernel. Every C element is reduced over k in the same order
+ * whatever the tiling of M and N, so threads never change the bits.
+ * Deliberately avoids: run-time CPU dispatch (SIMD is chosen at compile time) and any
+ * allocation (scratch comes from the caller's arena).
+ */
+#include "et_gemm.h"
+#if ET_HAVE_AVX2
+#include <immintrin.h>
+#endif
+
+#define MR 6
+#define NR 16
+#define KC 256
+#define MC 72
+#define NC 1024
+#define NG 8 /* slivers per task */
+
+size_t et_gemm_scratch_bytes(int nworkers)
+{
+    if (nworkers < 1) nworkers = 1;
+    return sizeof(float) * ((size_t)KC * NC + (size_t)nworkers * MC * KC) + 64;
+}
+
+typedef struct {
+    const et_gemm_args *g;
+    float *packB;       /* (nc/NR slivers) x kc x NR */
+    float *packA_all;   /* per worker MC x KC */
+    int pc, kc, jc, nc;
+    int mblocks, ngroups, nslivers;
+    int first;          /* first K block: C is overwritten unless accumulate */
+} gemm_job;
+
+/* --- packing */
+
+static void pack_b_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int j0, int nr)
+{
+    int k, j;
+    if (!g->transB) {
+        for (k = 0; k < kc; k++) {
+            const float *src = g->B + (size_t)(pc + k) * g->ldb + j0;
+            for (j = 0; j < nr; j++) dst[k * NR + j] = src[j];
+            for (; j < NR; j++) dst[k * NR + j] = 0.0f;
+        }
+    } else {
+        for (j = 0; j < nr; j++) {
+            const float *src = g->B + (size_t)(j0 + j) * g->ldb + pc;
+            for (k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+        }
+        for (; j < NR; j++)
+            for (k = 0; k < kc; k++) dst[k * NR + j] = 0.0f;
+    }
+}
+
+static void pack_a_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int i0, int mr)
+{
+    int k, i;
+    if (!g->transA) {
+        for (i = 0; i < mr; i++) {
+            const float *src = g->A + (size_t)(i0 + i) * g->lda + pc;
+            for (k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+        }
+        for (; i < MR; i++)
+            for (k = 0; k < kc; k++) dst[k * MR + i] = 0.0f;
+    } else {
+        for (k = 0; k < kc; k++) {
+            const float *src = g->A + (size_t)(pc + k) * g->lda + i0;
+            for (i = 0; i < mr; i++) dst[k * MR + i] = src[i];
+            for (; i < MR; i++) dst[k * MR + i] = 0.0f;
+        }
+    }
+}
+
+/* --- micro-kernels: acc(MR,NR) = sum_k a(:,k) b(k,:) */
+
+#if ET_HAVE_AVX2
+static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    int k;
+    for (k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), av;
+        av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+        a += MR;
+        b += NR;
+    }
+    _mm256_store_ps(acc + 0, c00);  _mm256_store_ps(acc + 8, c01);
+    _mm256_store_ps(acc + 16, c10); _mm256_store_ps(acc + 24, c11);
+    _mm256_store_ps(acc + 32, c20); _mm256_store_ps(acc + 40, c21);
+    _mm256_store_ps(acc + 48, c30); _mm256_store_ps(acc + 56, c31);
+    _mm256_store_ps(acc + 64, c40); _mm256_store_ps(acc + 72, c41);
+    _mm256_store_ps(acc + 80, c50); _mm256_store_ps(acc + 88, c51);
+}
+#else
+static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
+{
+    int k, i, j;
+    for (i = 0; i < MR * NR; i++) acc[i] = 0.0f;
+    for (k = 0; k < kc; k++) {
+        for (i = 0; i < MR; i++) {
+            float av = a[i];
+            for (j = 0; j < NR; j++) acc[i * NR + j] += av * b[j];
+        }
+        a += MR;
+        b += NR;
+    }
+}
+#endif
+
+/* Writes a tile of acc into C: overwrite or add, plus bias on the first K block. */
+static void store_tile(const gemm_job *J, const float *acc, int i0, int j0, int mr, int nr)
+{
+    const et_gemm_args *g = J->g;
+    int i, j;
+    int add = !J->first || g->accumulate;
+    const float *bias = J->first ? g->bias : NULL;
+    for (i = 0; i < mr; i++) {
+        float *c = g->C + (size_t)(i0 + i) * g->ldc + j0;
+        const float *s = acc + i * NR;
+        if (add && bias)
+            for (j = 0; j < nr; j++) c[j] += s[j] + bias[j0 + j];
+        else if (add)
+            for (j = 0; j < nr; j++) c[j] += s[j];
+        else if (bias)
+            for (j = 0; j < nr; j++) c[j] = s[j] + bias[j0 + j];
+        else
+            for (j = 0; j < nr; j++) c[j] = s[j];
+    }
+}
+
+static void task_pack_b(void *arg, int t, int w)
+{
+    gemm_job *J = (gemm_job *)arg;
+    int s, s1 = (t + 1) * NG;
+    ET_UNUSED(w);
+    if (s1 > J->nslivers) s1 = J->nslivers;
+    for (s = t * NG; s < s1; s++) {
+        int j0 = J->jc + s * NR, nr = J->jc + J->nc - j0;
+        if (nr > NR) nr = NR;
+        pack_b_sliver(J->g, J->packB + (size_t)s * J->kc * NR, J->pc, J->kc, j0, nr);
+    }
+}
+
+static void task_compute(void *arg, int t, int w)
+{
+    gemm_job *J = (gemm_job *)arg;
+    const et_gemm_args *g = J->g;
+    float *packA = J->packA_all + (size_t)w * MC * KC;
+    int ib = t / J->ngroups, gb = t % J->ngroups;
+    int i0 = ib * MC, mc = g->M - i0;
+    int s0 = gb * NG, s1 = s0 + NG, s, r;
+#if ET_HAVE_AVX2
+    float acc[MR * NR] __attribute__((aligned(32)));
+#else
+    float acc[MR * NR];
+#endif
+    if (mc > MC) mc = MC;
+    if (s1 > J->nslivers) s1 = J->nslivers;
+    for (r = 0; r < mc; r += MR) {
+        int mr = mc - r < MR ? mc - r : MR;
+        pack_a_sliver(g, packA + (size_t)r * J->kc, J->pc, J->kc, i0 + r, mr);
+    }
+    for (s = s0; s < s1; s++) {
+        const float *bs = J->packB + (size_t)s * J->kc * NR;
+        int j0 = J->jc + s * NR, nr = J->jc + J->nc - j0;
+        if (nr > NR) nr = NR;
+        for (r = 0; r < mc; r += MR) {
+            int mr = mc - r < MR ? mc - r : MR;
+            kernel_6x16(J->kc, packA + (size_t)r * J->kc, bs, acc);
+            store_tile(J, acc, i0 + r, j0, mr, nr);
+        }
+    }
+}
+
+et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratch,
+                      size_t scratch_bytes)
+{
+    gemm_job J;
+    int nw = et_threads_workers(th);
+    float *base;
+    if (!g || g->M < 0 || g->N < 0 || g->K < 0 || !g->C) return ET_ERR_INVALID;
+    if (g->M == 0 || g->N == 0) return ET_OK;
+    if (g->ldc < g->N) return ET_ERR_INVALID;
+    if (g->K > 0 && (!g->A || !g->B || g->lda < (g->transA ? g->M : g->K) ||
+                     g->ldb < (g->transB ? g->K : g->N)))
+        return ET_ERR_INVALID;
+    if (!scratch || scratch_bytes < et_gemm_scratch_bytes(nw)) return ET_ERR_NOMEM;
+    base = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    J.g = g;
+    J.packB = base;
+    J.packA_all = base + (size_t)KC * NC;
+    if (g->K == 0) {
+        /* an empty product: C = bias (or unchanged when accumulating) */
+        int i, j;
+        for (i = 0; i < g->M; i++) {
+            float *c = g->C + (size_t)i * g->ldc;
+            for (j = 0; j < g->N; j++) {
+                float b = g->bias ? g->bias[j] : 0.0f;
+                c[j] = g->accumulate ? c[j] + b : b;
+            }
+        }
+        return ET_OK;
+    }
+    for (J.pc = 0; J.pc < g->K; J.pc += KC) {
+        J.kc = g->K - J.pc < KC ? g->K - J.pc : KC;
+        J.first = J.pc == 0;
+        for (J.jc = 0; J.jc < g->N; J.jc += NC) {
+            J.nc = g->N - J.jc < NC ? g->N - J.jc : NC;
+            J.nslivers = (J.nc + NR - 1) / NR;
+            J.ngroups = (J.nslivers + NG - 1) / NG;
+            J.mblocks = (g->M + MC - 1) / MC;
+            et_parallel_for(th, J.ngroups, task_pack_b, &J);
+            et_parallel_for(th, J.mblocks * J.ngroups, task_compute, &J);
+        }
+    }
+    return ET_OK;
+}
