@@ -1,0 +1,60 @@
+/* runtime.c - binds a model to a backend, a thread pool and one exact-size arena. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "et_runtime.h"
+#include "et_pool.h"
+
+int et_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+et_status et_runtime_open(et_runtime *rt, const char *backend, const et_gpt_config *cfg, int B,
+                          int T, et_gpt_mode mode, int nthreads, et_error *err)
+{
+    et_status s;
+    et_gpt_config c = *cfg;
+    memset(rt, 0, sizeof *rt);
+    if (backend && strcmp(backend, "cpu") != 0)
+        return et_error_set(err, ET_ERR_DEVICE,
+                            "backend '%s' is not available in this build (available: cpu)", backend);
+    if ((s = et_gpt_config_check(&c)) != ET_OK)
+        return et_error_set(err, s, "invalid model config: vocab %d, context %d, layers %d, heads %d, "
+                            "channels %d (all must be positive and channels divisible by heads)",
+                            c.vocab, c.context, c.layers, c.heads, c.channels);
+    if (B <= 0) return et_error_set(err, ET_ERR_INVALID, "batch size must be positive (got %d)", B);
+    if (T <= 0 || T > c.context)
+        return et_error_set(err, ET_ERR_RANGE, "sequence length %d must be in 1..%d (the model's context)",
+                            T, c.context);
+    if (nthreads <= 0) nthreads = et_cpu_count();
+    if ((s = et_pool_create(nthreads, &rt->pool)) != ET_OK)
+        return et_error_set(err, s, "could not start %d threads", nthreads);
+    et_pool_threads(rt->pool, &rt->threads);
+    et_cpu_backend_init(&rt->be, &rt->cpu, &rt->threads);
+    if ((s = et_gpt_plan_compute(&c, B, T, mode, &rt->be, &rt->plan)) != ET_OK) {
+        et_runtime_close(rt);
+        return et_error_set(err, s, "cannot plan the model: %s", et_status_str(s));
+    }
+    if (posix_memalign(&rt->arena_mem, ET_ALIGN, rt->plan.total) != 0) {
+        rt->arena_mem = NULL;
+        et_runtime_close(rt);
+        return et_error_set(err, ET_ERR_NOMEM, "cannot allocate the model's arena of %zu bytes",
+                            rt->plan.total);
+    }
+    et_arena_init(&rt->arena, rt->arena_mem, rt->plan.total);
+    if ((s = et_gpt_create(&rt->model, &c, B, T, mode, &rt->be, &rt->arena)) != ET_OK) {
+        et_runtime_close(rt);
+        return et_error_set(err, s, "cannot build the model in its arena: %s", et_status_str(s));
+    }
+    return ET_OK;
+}
+
+void et_runtime_close(et_runtime *rt)
+{
+    if (!rt) return;
+    if (rt->pool) et_pool_destroy(rt->pool);
+    free(rt->arena_mem);
+    memset(rt, 0, sizeof *rt);
+}
