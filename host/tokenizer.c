@@ -681,14 +681,121 @@ static int et__emit(et__sink *o, uint32_t id)
     return 0;
 }
 
+/* Merges one chunk in place, lowest rank first, by rescanning: best for the short chunks
+ * that are nearly all of real text. Returns the new length. */
+static size_t et__bpe_short(const et_tokenizer *t, uint16_t *w, size_t L)
+{
+    while (L > 1) {
+        uint32_t best = ET__EMPTY, x, y;
+        size_t q, k = 0;
+        for (q = 0; q + 1 < L; q++) {
+            uint32_t r = et__rank(t, w[q], w[q + 1]);
+            if (r < best) best = r;
+        }
+        if (best == ET__EMPTY) break;
+        x = t->merges[2 * best];
+        y = t->merges[2 * best + 1];
+        for (q = 0; q < L;) {
+            if (q + 1 < L && w[q] == x && w[q + 1] == y) {
+                w[k++] = (uint16_t)(256 + best);
+                q += 2;
+            } else
+                w[k++] = w[q++];
+        }
+        L = k;
+    }
+    return L;
+}
+
+/* Scratch for et__bpe_long, grown as needed and kept across the chunks of one call. */
+typedef struct et__bpe_scratch {
+    int32_t *next, *prev;
+    uint64_t *heap; /* (rank << 32 | position), a min-heap */
+    size_t cap, hcap;
+} et__bpe_scratch;
+
+static int et__minheap_push(et__bpe_scratch *z, size_t *nh, uint64_t key)
+{
+    size_t i;
+    if (et__grow((void **)&z->heap, &z->hcap, *nh + 1, sizeof *z->heap)) return -1;
+    i = (*nh)++;
+    while (i > 0 && z->heap[(i - 1) / 2] > key) {
+        z->heap[i] = z->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    z->heap[i] = key;
+    return 0;
+}
+
+static uint64_t et__minheap_pop(et__bpe_scratch *z, size_t *nh)
+{
+    uint64_t top = z->heap[0], last = z->heap[--*nh];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *nh) break;
+        if (c + 1 < *nh && z->heap[c + 1] < z->heap[c]) c++;
+        if (z->heap[c] >= last) break;
+        z->heap[i] = z->heap[c];
+        i = c;
+    }
+    if (*nh) z->heap[i] = last;
+    return top;
+}
+
+/* The same result as et__bpe_short in O(L log L), for long chunks (a line of 10^5
+ * letters must not cost 10^5 rescans): a linked list of symbols and a heap of candidate
+ * pairs ordered by (rank, position). All pairs of one rank pop before any pair made by
+ * that merge (those have higher ranks), left to right, as the rescan does them. Returns
+ * the new length, or 0 on allocation failure. */
+static size_t et__bpe_long(const et_tokenizer *t, uint16_t *w, size_t L, et__bpe_scratch *z)
+{
+    size_t nh = 0, i, k, cap = z->cap;
+    int32_t p;
+    if (L > 0x7fffffff) return 0;
+    if (et__grow((void **)&z->next, &cap, L, sizeof *z->next)) return 0;
+    if (et__grow((void **)&z->prev, &z->cap, L, sizeof *z->prev)) return 0;
+    for (i = 0; i < L; i++) {
+        z->next[i] = i + 1 < L ? (int32_t)(i + 1) : -1;
+        z->prev[i] = (int32_t)i - 1;
+    }
+    for (i = 0; i + 1 < L; i++) {
+        uint32_t r = et__rank(t, w[i], w[i + 1]);
+        if (r != ET__EMPTY && et__minheap_push(z, &nh, (uint64_t)r << 32 | i)) return 0;
+    }
+    while (nh > 0) {
+        uint64_t key = et__minheap_pop(z, &nh);
+        uint32_t r = (uint32_t)(key >> 32);
+        int32_t q, pos = (int32_t)(key & 0xffffffffu);
+        if (w[pos] == 0xffff || (q = z->next[pos]) < 0 || et__rank(t, w[pos], w[q]) != r)
+            continue; /* stale: the pair here has changed */
+        w[pos] = (uint16_t)(256 + r);
+        w[q] = 0xffff; /* dead; no id is 0xffff */
+        z->next[pos] = z->next[q];
+        if (z->next[q] >= 0) z->prev[z->next[q]] = pos;
+        if ((p = z->prev[pos]) >= 0) {
+            uint32_t r2 = et__rank(t, w[p], w[pos]);
+            if (r2 != ET__EMPTY && et__minheap_push(z, &nh, (uint64_t)r2 << 32 | (uint32_t)p)) return 0;
+        }
+        if ((q = z->next[pos]) >= 0) {
+            uint32_t r2 = et__rank(t, w[pos], w[q]);
+            if (r2 != ET__EMPTY && et__minheap_push(z, &nh, (uint64_t)r2 << 32 | (uint32_t)pos))
+                return 0;
+        }
+    }
+    for (k = 0, p = 0; p >= 0; p = z->next[p]) w[k++] = w[p];
+    return k;
+}
+
+/* Chunks longer than this take the heap path. */
+#define ET__BPE_SHORT 48
+
 static et_status et__encode(const et_tokenizer *t, const char *text, size_t n, et__sink *o,
                             size_t *count, unsigned flags, size_t *unknown)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0, unk = 0;
     et_status rc = ET_OK;
-    uint16_t *work = NULL;
-    size_t wcap = 0;
     if (!t || (!text && n) || (!o->u16 && !o->i32 && !count)) return ET_ERR_INVALID;
     if (t->type == ET_TOK_CHAR) {
         while (i < n) {
@@ -710,6 +817,10 @@ static et_status et__encode(const et_tokenizer *t, const char *text, size_t n, e
             }
         }
     } else {
+        uint16_t *work = NULL;
+        size_t wcap = 0;
+        et__bpe_scratch z;
+        memset(&z, 0, sizeof z);
         while (i < n && rc == ET_OK) {
             size_t len = et__chunk(s + i, n - i), L, q;
             if (et__grow((void **)&work, &wcap, len, sizeof *work)) {
@@ -717,27 +828,10 @@ static et_status et__encode(const et_tokenizer *t, const char *text, size_t n, e
                 break;
             }
             for (q = 0; q < len; q++) work[q] = s[i + q];
-            L = len;
-            /* apply the lowest-ranked merge present until none is; this equals applying
-             * all merges in training order */
-            while (L > 1) {
-                uint32_t best = ET__EMPTY, x, y;
-                size_t k = 0;
-                for (q = 0; q + 1 < L; q++) {
-                    uint32_t r = et__rank(t, work[q], work[q + 1]);
-                    if (r < best) best = r;
-                }
-                if (best == ET__EMPTY) break;
-                x = t->merges[2 * best];
-                y = t->merges[2 * best + 1];
-                for (q = 0; q < L;) {
-                    if (q + 1 < L && work[q] == x && work[q + 1] == y) {
-                        work[k++] = (uint16_t)(256 + best);
-                        q += 2;
-                    } else
-                        work[k++] = work[q++];
-                }
-                L = k;
+            L = len <= ET__BPE_SHORT ? et__bpe_short(t, work, len) : et__bpe_long(t, work, len, &z);
+            if (L == 0) {
+                rc = ET_ERR_NOMEM;
+                break;
             }
             for (q = 0; q < L; q++)
                 if (et__emit(o, work[q])) {
@@ -747,6 +841,7 @@ static et_status et__encode(const et_tokenizer *t, const char *text, size_t n, e
             i += len;
         }
         free(work);
+        free(z.next), free(z.prev), free(z.heap);
     }
     if (count) *count = o->k;
     if (unknown) *unknown = unk;

@@ -366,6 +366,55 @@ START_TEST(bpe_shakespeare_slice)
 }
 END_TEST
 
+/* The definition of BPE encoding, applied literally: merge 0 everywhere left to right,
+ * then merge 1, and so on. Returns the new length of w. */
+static size_t ref_bpe(const unsigned char *blob, size_t nm, uint32_t *w, size_t L)
+{
+    size_t r, i, k;
+    for (r = 0; r < nm; r++) {
+        const unsigned char *m = blob + 20 + 4 * r;
+        uint32_t x = m[0] | (uint32_t)m[1] << 8, y = m[2] | (uint32_t)m[3] << 8;
+        for (i = 0, k = 0; i < L;) {
+            if (i + 1 < L && w[i] == x && w[i + 1] == y) w[k++] = 256 + (uint32_t)r, i += 2;
+            else w[k++] = w[i++];
+        }
+        L = k;
+    }
+    return L;
+}
+
+START_TEST(bpe_matches_definition)
+{
+    /* runs of three letters make single chunks from 1 to 400 bytes, so both the rescan
+     * path for short chunks and the heap path for long ones are compared */
+    uint64_t s = 777;
+    char train[6000], text[400];
+    uint32_t want[400];
+    uint16_t ids[400];
+    unsigned char *blob;
+    size_t i, r, bn, count;
+    et_tokenizer *tok;
+    for (i = 0; i < sizeof train; i++)
+        train[i] = (rng_next(&s) % 9 == 0) ? ' ' : (char)('a' + rng_next(&s) % 3);
+    ck_assert_int_eq(et_tok_train_bpe(train, sizeof train, 400, &tok), ET_OK);
+    ck_assert_uint_eq(et_tok_vocab_size(tok), 400);
+    ck_assert_int_eq(et_tok_serialize(tok, (void **)&blob, &bn), ET_OK);
+    for (r = 0; r < 200; r++) {
+        size_t n = 1 + (size_t)(rng_next(&s) % sizeof text), L;
+        for (i = 0; i < n; i++) {
+            text[i] = (char)('a' + rng_next(&s) % 3);
+            want[i] = (unsigned char)text[i];
+        }
+        L = ref_bpe(blob, 400 - 256, want, n);
+        ck_assert_int_eq(et_tok_encode(tok, text, n, ids, n, &count, 0, NULL), ET_OK);
+        ck_assert_uint_eq(count, L);
+        for (i = 0; i < L; i++) ck_assert_uint_eq(ids[i], want[i]);
+    }
+    free(blob);
+    et_tok_free(tok);
+}
+END_TEST
+
 START_TEST(buffers_and_bad_ids)
 {
     et_tokenizer *tok;
@@ -533,6 +582,7 @@ static Suite *tokenizer_suite(void)
     tcase_add_test(tc, bpe_vocab_bounds);
     tcase_add_test(tc, bpe_round_trips);
     tcase_add_test(tc, bpe_shakespeare_slice);
+    tcase_add_test(tc, bpe_matches_definition);
     tcase_add_test(tc, buffers_and_bad_ids);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, corrupt_files);
