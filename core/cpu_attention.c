@@ -7,6 +7,7 @@
  */
 #include "et_cpu_ops.h"
 #include "et_math.h"
+#include "et_simd.h"
 
 typedef struct {
     float *out, *preatt, *att, *dqkv, *dpreatt, *datt;
@@ -29,9 +30,7 @@ static void att_fwd_task(void *arg, int task, int wk)
         float mx = -3.0e38f, sum = 0.0f, inv;
         for (t2 = 0; t2 <= t; t2++) {
             const float *k = J->qkv + ((size_t)b * T + t2) * C3 + C + h * hs;
-            float s = 0.0f;
-            for (i = 0; i < hs; i++) s += q[i] * k[i];
-            s *= scale;
+            float s = et_dot(q, k, hs) * scale;
             pre[t2] = s;
             if (s > mx) mx = s;
         }
@@ -44,11 +43,8 @@ static void att_fwd_task(void *arg, int task, int wk)
         for (t2 = 0; t2 <= t; t2++) a[t2] *= inv;
         for (t2 = t + 1; t2 < T; t2++) a[t2] = pre[t2] = 0.0f;
         for (i = 0; i < hs; i++) o[i] = 0.0f;
-        for (t2 = 0; t2 <= t; t2++) {
-            const float *v = J->qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
-            float w = a[t2];
-            for (i = 0; i < hs; i++) o[i] += w * v[i];
-        }
+        for (t2 = 0; t2 <= t; t2++)
+            et_axpy(o, a[t2], J->qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs, hs);
     }
 }
 
@@ -65,7 +61,7 @@ static void att_bwd_task(void *arg, int task, int wk)
 {
     att_job *J = (att_job *)arg;
     int T = J->T, C = J->C, NH = J->NH, C3 = 3 * C, hs = C / NH;
-    int b = task / NH, h = task % NH, t, t2, i;
+    int b = task / NH, h = task % NH, t, t2;
     float scale = 1.0f / et_sqrtf((float)hs);
     ET_UNUSED(wk);
     for (t = T - 1; t >= 0; t--) {
@@ -80,12 +76,8 @@ static void att_bwd_task(void *arg, int task, int wk)
         for (t2 = 0; t2 <= t; t2++) {
             const float *v = J->qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
             float *dv = J->dqkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
-            float s = 0.0f;
-            for (i = 0; i < hs; i++) {
-                s += v[i] * dy[i];
-                dv[i] += a[t2] * dy[i];
-            }
-            da[t2] += s;
+            da[t2] += et_dot(v, dy, hs);
+            et_axpy(dv, a[t2], dy, hs);
         }
         /* softmax: dpre = a * (da - sum(a * da)) */
         for (t2 = 0; t2 <= t; t2++) dot += a[t2] * da[t2];
@@ -95,10 +87,8 @@ static void att_bwd_task(void *arg, int task, int wk)
             const float *k = J->qkv + ((size_t)b * T + t2) * C3 + C + h * hs;
             float *dk = J->dqkv + ((size_t)b * T + t2) * C3 + C + h * hs;
             float g = dpre[t2] * scale;
-            for (i = 0; i < hs; i++) {
-                dq[i] += k[i] * g;
-                dk[i] += q[i] * g;
-            }
+            et_axpy(dq, g, k, hs);
+            et_axpy(dk, g, q, hs);
         }
     }
 }

@@ -9,6 +9,9 @@
  */
 #include "et_cpu_ops.h"
 #include "et_math.h"
+#if ET_HAVE_AVX2
+#include <immintrin.h>
+#endif
 
 #define ROWS_PER_TASK 32
 #define ELEMS_PER_TASK 16384
@@ -132,7 +135,20 @@ static void gelu_fwd_task(void *arg, int t, int wk)
     size_t i0 = (size_t)t * ELEMS_PER_TASK, i1 = i0 + ELEMS_PER_TASK, i;
     ET_UNUSED(wk);
     if (i1 > J->n) i1 = J->n;
-    for (i = i0; i < i1; i++) {
+    i = i0;
+#if ET_HAVE_AVX2
+    {
+        const __m256 k0 = _mm256_set1_ps(GELU_K), k1 = _mm256_set1_ps(0.044715f),
+                     half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+        for (; i + 8 <= i1; i += 8) {
+            __m256 x = _mm256_loadu_ps(J->inp + i);
+            __m256 u = _mm256_mul_ps(k0, _mm256_fmadd_ps(_mm256_mul_ps(k1, x), _mm256_mul_ps(x, x), x));
+            __m256 th = et_tanhf_avx2(u);
+            _mm256_storeu_ps(J->out + i, _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, th)));
+        }
+    }
+#endif
+    for (; i < i1; i++) {
         float x = J->inp[i];
         J->out[i] = 0.5f * x * (1.0f + et_tanhf(GELU_K * (x + 0.044715f * x * x * x)));
     }
@@ -144,7 +160,26 @@ static void gelu_bwd_task(void *arg, int t, int wk)
     size_t i0 = (size_t)t * ELEMS_PER_TASK, i1 = i0 + ELEMS_PER_TASK, i;
     ET_UNUSED(wk);
     if (i1 > J->n) i1 = J->n;
-    for (i = i0; i < i1; i++) {
+    i = i0;
+#if ET_HAVE_AVX2
+    {
+        const __m256 k0 = _mm256_set1_ps(GELU_K), k1 = _mm256_set1_ps(0.044715f),
+                     k3 = _mm256_set1_ps(3.0f * 0.044715f), half = _mm256_set1_ps(0.5f),
+                     one = _mm256_set1_ps(1.0f);
+        for (; i + 8 <= i1; i += 8) {
+            __m256 x = _mm256_loadu_ps(J->inp + i), x2 = _mm256_mul_ps(x, x);
+            __m256 u = _mm256_mul_ps(k0, _mm256_fmadd_ps(_mm256_mul_ps(k1, x), x2, x));
+            __m256 th = et_tanhf_avx2(u);
+            __m256 sech2 = _mm256_fnmadd_ps(th, th, one);
+            __m256 du = _mm256_mul_ps(k0, _mm256_fmadd_ps(k3, x2, one));
+            __m256 g = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), sech2), du,
+                                       _mm256_mul_ps(half, _mm256_add_ps(one, th)));
+            _mm256_storeu_ps(J->out + i, _mm256_fmadd_ps(g, _mm256_loadu_ps(J->dout + i),
+                                                         _mm256_loadu_ps(J->out + i)));
+        }
+    }
+#endif
+    for (; i < i1; i++) {
         float x = J->inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
         float th = et_tanhf(u);
