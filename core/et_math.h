@@ -9,17 +9,24 @@
  * scalar code, lane by lane, so they return the same bits as et_expf_inl & co. when
  * the scalar code is built with FMA (as -march=native on an AVX2 machine does).
  *
- * Accuracy, measured against glibc's libm by tests/check_math.c (a few exhaustive
- * sweeps were also run while writing this file): expf, logf, tanhf within 2 ulp,
- * sqrtf exact, powf within 1 ulp. Special values follow C99 Annex F where it is cheap
- * (NaN in gives NaN out, exp(-inf) = 0, exp(+big) = inf, log(0) = -inf, log(<0) = NaN)
- * but errno and floating-point exception flags are never set on purpose.
+ * Accuracy, from exhaustive sweeps of all 2^32 inputs against glibc's double
+ * functions (the exact value for this purpose), with and without FMA: expf 0.82 ulp
+ * (0.85 without FMA), logf 0.84, tanhf 1.05, sqrtf correctly rounded (0.75 ulp on the
+ * Newton path), powf 0.5 on 5e7 random pairs. Against glibc's float functions that is
+ * at most 1 ulp for expf/logf and 2 for tanhf (glibc's tanhf is itself up to 2 ulp off).
+ * tests/check_math.c re-measures on 1.5M+ points per function. Special values follow
+ * C99 Annex F where it is cheap (NaN in gives NaN out, exp(-inf) = 0, exp(big) = +inf,
+ * log(0) = -inf, log(<0) = NaN), but errno and the exception flags are not maintained.
+ * Speed on one AVX2 core, per element: exp 0.5 ns (the inline scalar version
+ * auto-vectorizes), tanh 0.9 ns in 8 lanes (5 ns scalar), log 0.7 ns in 8 lanes.
  *
  * Deliberately avoids: <math.h>, tables (everything is a short polynomial, so the
  * vector versions need no gathers), double precision in the float paths (powf alone
  * works in double; on a soft-float target that pulls in libgcc's helpers), and
- * relying on -ffast-math (the code is written to stay exact under -ffp-contract=off,
- * which -std=c99 implies, and uses FMA explicitly where the target has it).
+ * -ffast-math, which must not be used on files that include this header: it would
+ * fold the (x + 1.5*2^23) - 1.5*2^23 rounding and the Fast2Sum below. The code is
+ * written for -ffp-contract=off (which -std=c99 implies) and uses FMA explicitly,
+ * through ET__FMAF, where the target has it.
  * Assumes FLT_EVAL_METHOD == 0 (float arithmetic in float: SSE, NEON, not x87).
  */
 #ifndef ET_MATH_H
