@@ -228,7 +228,7 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
     et_rng rng;
     uint64_t pos = 0;
     et_status s;
-    char path[1200], tokpath[1100];
+    char path[1200], tokpath[1300];
     FILE *logf = NULL;
     series_buf tr = {0}, va = {0};
     double t0, tlast;
@@ -355,7 +355,7 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
     last_logged = step0;
     for (step = step0; step < o->steps; step++) {
         int is_last = step + 1 == o->steps;
-        float lr = et_train_lr(o, step);
+        float loss, lr = et_train_lr(o, step);
         next_batch(train, ntrain, o->B, o->T, o->sequential, &rng, &pos, in, tg);
         opt.lr = lr;
         if ((s = et_gpt_forward(&rt.model, in, tg, o->B, o->T)) != ET_OK ||
@@ -365,8 +365,9 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
             et_error_set(err, s, "training step %d failed: %s", step + 1, et_status_str(s));
             goto fail;
         }
-        res->last_loss = rt.model.mean_loss;
-        series_push(&tr, (float)(step + 1), rt.model.mean_loss);
+        loss = rt.model.mean_loss; /* evaluation below reuses the model's forward state */
+        res->last_loss = loss;
+        series_push(&tr, (float)(step + 1), loss);
         val_loss = -1.0f;
         if (val && ((o->eval_every > 0 && (step + 1) % o->eval_every == 0) || is_last)) {
             if ((s = et_eval_tokens(&rt.model, val, nval, o->B, o->T, o->eval_batches, &val_loss, err)) != ET_OK)
@@ -374,7 +375,7 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
             series_push(&va, (float)(step + 1), val_loss);
             res->val_loss = val_loss;
         }
-        fprintf(logf, "%d,%.9g,%.9g,%.9g,%.9g\n", step + 1, rt.model.mean_loss, val_loss, lr,
+        fprintf(logf, "%d,%.9g,%.9g,%.9g,%.9g\n", step + 1, loss, val_loss, lr,
                 rt.model.last_grad_norm);
         if (o->progress && ((step + 1) % o->log_every == 0 || step == step0 || is_last)) {
             double t = now_s(), el = t - t0;
@@ -382,7 +383,7 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
             char eta[32];
             fmt_eta(eta, sizeof eta, el / (step + 1 - step0) * (o->steps - step - 1));
             fprintf(o->progress, "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | ETA %s\n", step + 1,
-                    o->steps, rt.model.mean_loss, lr, tps, eta);
+                    o->steps, loss, lr, tps, eta);
             tlast = t;
             last_logged = step + 1;
         }
