@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 /* train_tiny.c - trains a tiny GPT through the public C API alone: plan the memory,
  * hand over one buffer, train on a toy sequence, watch the loss fall.
  * Build: cc -std=c99 train_tiny.c $(pkg-config --cflags --libs edgetrain) */

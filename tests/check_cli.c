@@ -205,7 +205,7 @@ START_TEST(bad_inputs)
         snprintf(q, sizeof q, "%s/flip.etck", dir);
         write_file(q, all, (size_t)sz);
         free(all);
-        expect_error("CRC", "%s eval --model %s --data %s", q, data);
+        expect_error("checksum", "%s eval --model %s --data %s", q, data);
     }
     /* tokens outside the model's vocabulary: a BPE shard against a char model */
     snprintf(q, sizeof q, "%s/text.txt", dir);

@@ -33,6 +33,7 @@ static inline void *et_test_aligned(size_t bytes)
     {                                                            \
         SRunner *sr = srunner_create(make_suite());              \
         int nf;                                                  \
+        setvbuf(stdout, NULL, _IONBF, 0); /* no copies on fork */ \
         srunner_run_all(sr, CK_NORMAL);                          \
         nf = srunner_ntests_failed(sr);                          \
         srunner_free(sr);                                        \
