@@ -26,6 +26,26 @@ HOSTLIB_SRC := $(wildcard host/*.c)
 CLI_SRC     := $(wildcard host/cli/*.c)
 TEST_SRC    := $(wildcard tests/check_*.c)
 HEADERS     := $(wildcard core/*.h compress/*.h host/*.h)
+CHECK_PKGS  := check libsubunit-dev pkg-config
+LIBS        := -lm -pthread
+
+# Drivers plug in through their own fragment, accel/<name>/build.mk, which may append:
+#   ACCEL_SRC   hosted C files compiled into libedgetrain.a (with HOST_CFLAGS + ACCEL_CFLAGS)
+#   ACCEL_CFLAGS, ACCEL_LIBS, ACCEL_INCS  flags for them, libraries for every link
+#   CHECK_PKGS  Debian packages make test installs when missing
+#   ACCEL_HEADERS public headers to install
+# and define extra targets of their own.
+ACCEL_SRC :=
+ACCEL_CFLAGS :=
+ACCEL_LIBS :=
+ACCEL_INCS :=
+ACCEL_HEADERS :=
+-include $(sort $(wildcard accel/*/build.mk))
+HOSTLIB_SRC += $(ACCEL_SRC)
+HEADERS     += $(ACCEL_HEADERS)
+LIBS        += $(ACCEL_LIBS)
+INCS        += $(ACCEL_INCS)
+HOST_CFLAGS += $(ACCEL_CFLAGS)
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 LIB_OBJ     := $(call obj,$(BUILD),$(CORE_SRC) $(COMPRESS_SRC)) $(call obj,$(BUILD),$(HOSTLIB_SRC))
@@ -33,16 +53,14 @@ SAN_LIB_OBJ := $(call obj,$(BUILD)/san,$(CORE_SRC) $(COMPRESS_SRC) $(HOSTLIB_SRC
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_TESTS   := $(patsubst tests/%.c,$(BUILD)/san/tests/%,$(TEST_SRC))
 
-CHECK_PKGS := check libsubunit-dev pkg-config
 DEPS_STAMP := $(BUILD)/.deps-ok
-LIBS := -lm -pthread
 
 .PHONY: all deps test test-plain test-san freestanding-check install-check install \
         run bench clean fixtures
 all: $(BUILD)/libedgetrain.a $(BUILD)/edgetrain
 
 # --- packages a fresh Debian machine lacks
-$(DEPS_STAMP):
+$(DEPS_STAMP): Makefile $(wildcard accel/*/build.mk)
 	@mkdir -p $(BUILD)
 	@sh scripts/ensure-deps.sh $(CHECK_PKGS)
 	@touch $@
@@ -50,8 +68,8 @@ deps: $(DEPS_STAMP)
 
 # --- library
 $(BUILD)/obj/core/%.o $(BUILD)/obj/compress/%.o: CFLAGS_X = $(CORE_CFLAGS)
-$(BUILD)/obj/host/%.o: CFLAGS_X = $(HOST_CFLAGS)
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+$(BUILD)/obj/host/%.o $(BUILD)/obj/accel/%.o: CFLAGS_X = $(HOST_CFLAGS)
+$(BUILD)/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_X) $(INCS) -c $< -o $@
 
@@ -68,9 +86,9 @@ $(BUILD)/tests/%: tests/%.c tests/et_check.h $(BUILD)/libedgetrain.a | $(DEPS_ST
 	$(CC) $(HOST_CFLAGS) -Wno-error=unused-parameter $(INCS) -Itests $< $(BUILD)/libedgetrain.a \
 	    $$(pkg-config --cflags --libs check) $(LIBS) -o $@
 
-$(BUILD)/san/obj/%.o: %.c $(HEADERS)
+$(BUILD)/san/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L $(SAN) $(BOARD_ARCH) -fno-math-errno -pthread $(INCS) -c $< -o $@
+	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L $(SAN) $(BOARD_ARCH) -fno-math-errno -pthread $(ACCEL_CFLAGS) $(INCS) -c $< -o $@
 $(BUILD)/san/libedgetrain.a: $(SAN_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -14,6 +14,8 @@ if [ ! -s "$txt" ]; then
         cp ../shared/data/tinyshakespeare.txt "$txt"
     else
         echo "downloading Tiny Shakespeare from $url"
+        command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || \
+            sh "$(dirname "$0")/ensure-deps.sh" curl ca-certificates || true
         if command -v curl >/dev/null 2>&1; then
             curl -fsSL --max-time 60 -o "$txt.part" "$url" || dl_failed=1
         elif command -v wget >/dev/null 2>&1; then
