@@ -12,6 +12,16 @@ et_status et_arena_init(et_arena *a, void *buf, size_t size)
     a->head = 0;
     a->tail = 0;
     a->high_water = 0;
+    a->virt = 0;
+    return ET_OK;
+}
+
+et_status et_arena_init_virtual(et_arena *a, void *base, size_t size)
+{
+    et_status s;
+    if (!base) return ET_ERR_INVALID;
+    if ((s = et_arena_init(a, base, size)) != ET_OK) return s;
+    a->virt = 1;
     return ET_OK;
 }
 
@@ -28,7 +38,7 @@ et_status et_arena_alloc(et_arena *a, size_t bytes, void **out)
     if (n > a->size - a->head - a->tail) return ET_ERR_NOMEM;
     a->tail += n;
     *out = a->base + a->size - a->tail;
-    ET_MEMSET(*out, 0, n);
+    if (!a->virt) ET_MEMSET(*out, 0, n);
     et__arena_note(a);
     return ET_OK;
 }

@@ -19,6 +19,7 @@ typedef struct et_arena {
     size_t head;       /**< bytes of scratch in use, from base up */
     size_t tail;       /**< bytes of persistent blocks, from base + size down */
     size_t high_water; /**< largest head + tail ever reached */
+    int virt;          /**< device arena: addresses only, never touched by the core */
 } et_arena;
 
 /** A scratch mark: the head position to return to. */
@@ -40,10 +41,17 @@ static inline size_t et_arena_block(size_t bytes)
 et_status et_arena_init(et_arena *a, void *buf, size_t size);
 
 /**
+ * Takes over an address range of device memory that the core must never read or write
+ * (a GPU driver's buffer, or a range of handles it translates): blocks are carved the
+ * same way but not zero-filled. @p base must be aligned to ET_ALIGN and non-NULL.
+ */
+et_status et_arena_init_virtual(et_arena *a, void *base, size_t size);
+
+/**
  * Allocates a persistent block (lives until the arena is re-initialised).
  * @param[in,out] a arena
  * @param[in] bytes size (rounded up to ET_ALIGN)
- * @param[out] out the block, zero-filled; untouched on failure
+ * @param[out] out the block, zero-filled (not in a virtual arena); untouched on failure
  * @return ET_OK or ET_ERR_NOMEM
  */
 et_status et_arena_alloc(et_arena *a, size_t bytes, void **out);

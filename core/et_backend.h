@@ -25,6 +25,11 @@ typedef struct et_backend {
     et_status (*set_scratch)(void *ctx, void *buf, size_t bytes);
 
     /* --- device memory (optional: NULL means the backend works on host memory) */
+    /** Arena of device memory the model's tensors come from (parameters, gradients,
+     *  optimizer state, activations, scratch); NULL: they come from the host arena.
+     *  Usually virtual (et_arena_init_virtual): the core never dereferences it and
+     *  moves data only through upload/download and the ops. */
+    struct et_arena *dev_arena;
     et_status (*upload)(void *ctx, void *dst_dev, const void *src_host, size_t bytes);
     et_status (*download)(void *ctx, void *dst_host, const void *src_dev, size_t bytes);
 

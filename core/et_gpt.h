@@ -125,6 +125,9 @@ typedef struct et_gpt_plan {
     size_t io;          /**< input and target token buffers, loss readback */
     size_t scratch;     /**< backend scratch */
     size_t total;       /**< all of the above: the arena size that just fits */
+    size_t host;        /**< of total, bytes from the host arena (all of it without a
+                             device arena; else io alone) */
+    size_t device;      /**< of total, bytes from the backend's device arena (0 if none) */
 } et_gpt_plan;
 
 /** AdamW and schedule settings for one step. */
@@ -183,8 +186,9 @@ et_status et_gpt_plan_compute(const et_gpt_config *cfg, int B, int T, et_gpt_mod
                               const et_backend *be, et_gpt_plan *plan);
 
 /**
- * Builds a model in @p arena. Fails with ET_ERR_NOMEM, before touching anything but
- * the arena's bookkeeping, when the arena is smaller than the plan's total.
+ * Builds a model in @p arena (and, for a backend with a device arena, the tensors in
+ * that). Fails with ET_ERR_NOMEM, before touching anything but the arenas' bookkeeping,
+ * when an arena is smaller than its part of the plan (plan.host, plan.device).
  * Parameters are zero; call et_gpt_init_weights() or load them.
  */
 et_status et_gpt_create(et_gpt *m, const et_gpt_config *cfg, int B, int T, et_gpt_mode mode,

@@ -68,14 +68,28 @@ static void point_params(et_gpt_params *p, float *base, const et_tensor_info *t)
 
 typedef struct {
     et_arena *arena; /* NULL: only add sizes */
+    et_arena *dev;   /* where tensors go: the backend's device arena, or arena */
+    size_t host, device;
     et_status err;
 } layout;
 
+/* a host-side block (token buffers, loss readback) */
+static void *take_host(layout *L, size_t bytes, size_t *part)
+{
+    void *p = 0;
+    *part += et_arena_block(bytes);
+    L->host += et_arena_block(bytes);
+    if (L->arena && L->err == ET_OK) L->err = et_arena_alloc(L->arena, bytes, &p);
+    return p;
+}
+
+/* a tensor: in device memory when the backend has its own arena */
 static void *take(layout *L, size_t bytes, size_t *part)
 {
     void *p = 0;
     *part += et_arena_block(bytes);
-    if (L->arena && L->err == ET_OK) L->err = et_arena_alloc(L->arena, bytes, &p);
+    L->device += et_arena_block(bytes);
+    if (L->arena && L->err == ET_OK) L->err = et_arena_alloc(L->dev, bytes, &p);
     return p;
 }
 
@@ -156,11 +170,11 @@ static void walk(layout *L, et_gpt *m, const et_gpt_config *cfg, int B, int T, e
     ET_MEMSET(p, 0, sizeof *p);
     p->nparams = np;
     /* host side: token buffers and the loss readback */
-    f = (float *)take(L, BT * sizeof(int), &p->io);
+    f = (float *)take_host(L, BT * sizeof(int), &p->io);
     if (m) m->inputs = (int *)(void *)f;
-    f = (float *)take(L, BT * sizeof(int), &p->io);
+    f = (float *)take_host(L, BT * sizeof(int), &p->io);
     if (m) m->targets = (int *)(void *)f;
-    f = (float *)take(L, BT * sizeof(float), &p->io);
+    f = (float *)take_host(L, BT * sizeof(float), &p->io);
     if (m) m->loss_host = f;
     /* parameters and training state */
     f = (float *)take(L, np * sizeof(float), &p->params);
@@ -188,6 +202,13 @@ static void walk(layout *L, et_gpt *m, const et_gpt_config *cfg, int B, int T, e
             L->err = be->set_scratch(be->ctx, s, be->scratch_bytes);
     }
     p->total = p->io + p->params + p->grads + p->adam + p->acts + p->act_grads + p->scratch;
+    if (be && be->dev_arena) {
+        p->host = L->host;
+        p->device = L->device;
+    } else {
+        p->host = p->total;
+        p->device = 0;
+    }
 }
 
 static et_status check_shape(const et_gpt_config *cfg, int B, int T)
@@ -208,6 +229,8 @@ et_status et_gpt_plan_compute(const et_gpt_config *cfg, int B, int T, et_gpt_mod
     TRY(et_gpt_config_check(&c));
     TRY(check_shape(&c, B, T));
     L.arena = 0;
+    L.dev = 0;
+    L.host = L.device = 0;
     L.err = ET_OK;
     walk(&L, &scratch_model, &c, B, T, mode, be, plan);
     return ET_OK;
@@ -234,7 +257,8 @@ et_status et_gpt_create(et_gpt *m, const et_gpt_config *cfg, int B, int T, et_gp
                                  !be->crossentropy_bwd || !be->adamw || !be->sumsq || !be->scale))
         return ET_ERR_INVALID;
     TRY(et_gpt_plan_compute(cfg, B, T, mode, be, &plan));
-    if (plan.total > et_arena_free_bytes(arena)) return ET_ERR_NOMEM;
+    if (plan.host > et_arena_free_bytes(arena)) return ET_ERR_NOMEM;
+    if (be->dev_arena && plan.device > et_arena_free_bytes(be->dev_arena)) return ET_ERR_NOMEM;
     ET_MEMSET(m, 0, sizeof *m);
     m->cfg = *cfg;
     et_gpt_config_check(&m->cfg);
@@ -246,9 +270,18 @@ et_status et_gpt_create(et_gpt *m, const et_gpt_config *cfg, int B, int T, et_gp
     m->layer_stride = mode == ET_GPT_TRAIN ? 1 : 0;
     m->mean_loss = -1.0f;
     L.arena = arena;
+    L.dev = be->dev_arena ? be->dev_arena : arena;
+    L.host = L.device = 0;
     L.err = ET_OK;
     walk(&L, m, &m->cfg, B, T, mode, be, &plan);
-    return L.err;
+    if (L.err != ET_OK) return L.err;
+    /* a device arena is not zero-filled: the AdamW moments must start at zero */
+    if (mode == ET_GPT_TRAIN && be->dev_arena) {
+        TRY(be->zero(be->ctx, m->m_memory, m->nparams));
+        TRY(be->zero(be->ctx, m->v_memory, m->nparams));
+        TRY(be->zero(be->ctx, m->grads_memory, m->nparams));
+    }
+    return ET_OK;
 }
 
 /* --- host <-> backend transfers */

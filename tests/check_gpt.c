@@ -247,6 +247,65 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+/* A backend with its own device arena: tensors go there, token buffers stay on the host,
+ * each arena must hold exactly its part, and results equal the one-arena model's. */
+START_TEST(device_arena_split)
+{
+    et_gpt_config c = tiny();
+    et_backend be;
+    et_cpu_ctx cx;
+    et_gpt_plan p;
+    et_arena host, dev;
+    et_gpt m;
+    void *hb, *db;
+    int in[4 * 8], tg[4 * 8];
+    float ref[200];
+    size_t np;
+    train_steps(NULL, 3, ref, NULL, &np);
+    et_cpu_backend_init(&be, &cx, NULL);
+    be.dev_arena = &dev;
+    ck_assert_int_eq(et_gpt_plan_compute(&c, 4, 8, ET_GPT_TRAIN, &be, &p), ET_OK);
+    ck_assert_uint_eq(p.host, p.io);
+    ck_assert_uint_eq(p.host + p.device, p.total);
+    hb = et_test_aligned(p.host);
+    db = et_test_aligned(p.device);
+    et_arena_init(&host, hb, p.host);
+    et_arena_init(&dev, db, p.device - 64);
+    ck_assert_int_eq(et_gpt_create(&m, &c, 4, 8, ET_GPT_TRAIN, &be, &host), ET_ERR_NOMEM);
+    et_arena_init(&dev, db, p.device);
+    ck_assert_int_eq(et_gpt_create(&m, &c, 4, 8, ET_GPT_TRAIN, &be, &host), ET_OK);
+    ck_assert_uint_eq(et_arena_free_bytes(&host), 0);
+    ck_assert_uint_eq(et_arena_free_bytes(&dev), 0);
+    {
+        et_adamw_config o = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
+        int i, st;
+        et_gpt_init_weights(&m, 123);
+        for (i = 0; i < 32; i++) { in[i] = (i * 3 + i / 8) % c.vocab; tg[i] = (in[i] + 1) % c.vocab; }
+        for (st = 0; st < 3; st++) {
+            ck_assert_int_eq(et_gpt_forward(&m, in, tg, 4, 8), ET_OK);
+            ck_assert(m.mean_loss == ref[st]);
+            et_gpt_zero_grad(&m);
+            et_gpt_backward(&m, 1.0f);
+            et_gpt_step(&m, &o);
+        }
+    }
+    free(hb);
+    free(db);
+}
+END_TEST
+
+START_TEST(virtual_arena_never_touched)
+{
+    et_arena a;
+    void *p;
+    /* an address range with nothing behind it: allocation must not write to it */
+    ck_assert_int_eq(et_arena_init_virtual(&a, (void *)(uintptr_t)0x100000, 4096), ET_OK);
+    ck_assert_int_eq(et_arena_alloc(&a, 100, &p), ET_OK);
+    ck_assert_ptr_eq(p, (void *)(uintptr_t)(0x100000 + 4096 - 128));
+    ck_assert_int_eq(et_arena_init_virtual(&a, NULL, 4096), ET_ERR_INVALID);
+}
+END_TEST
+
 static Suite *gpt_suite(void)
 {
     Suite *s = suite_create("gpt");
@@ -258,6 +317,8 @@ static Suite *gpt_suite(void)
     tcase_add_test(tc, model_gradient_fd);
     tcase_add_test(tc, training_learns_and_is_deterministic);
     tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, device_arena_split);
+    tcase_add_test(tc, virtual_arena_never_touched);
     suite_add_tcase(s, tc);
     return s;
 }
