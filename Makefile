@@ -56,7 +56,7 @@ SAN_TESTS   := $(patsubst tests/%.c,$(BUILD)/san/tests/%,$(TEST_SRC))
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all deps test test-plain test-san freestanding-check install-check install \
-        run bench clean fixtures
+        run bench bench-deps clean fixtures
 all: $(BUILD)/libedgetrain.a $(BUILD)/edgetrain
 
 # --- packages a fresh Debian machine lacks
@@ -139,6 +139,17 @@ install: $(BUILD)/libedgetrain.a $(BUILD)/edgetrain
 # --- the main job
 run: $(BUILD)/edgetrain
 	@sh scripts/main-job.sh $(BUILD)/edgetrain $(THREADS)
+
+# --- benchmarks (not tests): edgetrain beside OpenBLAS and PyTorch in one run
+BENCH_BIN := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_peak
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libedgetrain.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -O2 $(BOARD_ARCH) -D_POSIX_C_SOURCE=200809L $(INCS) $< $(BUILD)/libedgetrain.a \
+	    $(if $(findstring gemm,$@),-lopenblas) $(LIBS) -o $@
+bench-deps:
+	@sh scripts/ensure-deps.sh libopenblas-dev python3-torch python3-numpy
+bench: bench-deps $(BENCH_BIN)
+	@BUILD=$(BUILD) sh bench/run.sh
 
 # Regenerates the PyTorch reference fixtures (needs Debian's python3-torch).
 fixtures:
