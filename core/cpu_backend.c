@@ -7,11 +7,22 @@
 #include "et_cpu.h"
 #include "et_cpu_ops.h"
 #include "et_gemm.h"
+#include "et_arena.h"
 
 #define CTX ((et_cpu_ctx *)ctx)
 #define BIAS_COLS_PER_TASK 64
 
-size_t et_cpu_scratch_bytes(int nworkers) { return et_gemm_scratch_bytes(nworkers); }
+/* the GEMM's shared panels, then one attention slice per worker */
+size_t et_cpu_scratch_bytes(int nworkers)
+{
+    if (nworkers < 1) nworkers = 1;
+    return et_arena_block(et_gemm_scratch_bytes(nworkers)) + (size_t)nworkers * et_arena_block(et_cpu_attention_slice());
+}
+
+static float *att_scratch(et_cpu_ctx *c)
+{
+    return (float *)((char *)c->scratch + et_arena_block(et_gemm_scratch_bytes(et_threads_workers(c->th))));
+}
 
 static et_status cpu_set_scratch(void *ctx, void *buf, size_t bytes)
 {
@@ -95,7 +106,10 @@ static et_status cpu_layernorm_bwd(void *ctx, float *dinp, float *dw, float *db,
 static et_status cpu_attention_fwd(void *ctx, float *out, float *preatt, float *att,
                                    const float *qkv, int B, int T, int C, int NH)
 {
-    et_cpu_attention_fwd(CTX->th, out, preatt, att, qkv, B, T, C, NH);
+    if (!CTX->scratch || CTX->scratch_bytes < et_cpu_scratch_bytes(et_threads_workers(CTX->th)))
+        return ET_ERR_NOMEM;
+    et_cpu_attention_fwd(CTX->th, att_scratch(CTX), et_arena_block(et_cpu_attention_slice()), out,
+                         preatt, att, qkv, B, T, C, NH);
     return ET_OK;
 }
 
@@ -103,7 +117,10 @@ static et_status cpu_attention_bwd(void *ctx, float *dqkv, float *dpreatt, float
                                    const float *dout, const float *qkv, const float *att,
                                    int B, int T, int C, int NH)
 {
-    et_cpu_attention_bwd(CTX->th, dqkv, dpreatt, datt, dout, qkv, att, B, T, C, NH);
+    if (!CTX->scratch || CTX->scratch_bytes < et_cpu_scratch_bytes(et_threads_workers(CTX->th)))
+        return ET_ERR_NOMEM;
+    et_cpu_attention_bwd(CTX->th, att_scratch(CTX), et_arena_block(et_cpu_attention_slice()), dqkv,
+                         dpreatt, datt, dout, qkv, att, B, T, C, NH);
     return ET_OK;
 }
 

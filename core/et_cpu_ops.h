@@ -23,11 +23,14 @@ void et_cpu_crossentropy_fwd(const et_threads *th, float *losses, float *probs,
                              const float *logits, const int *targets, int N, int V, int Vp);
 void et_cpu_crossentropy_bwd(const et_threads *th, float *dlogits, const float *probs,
                              const int *targets, float dloss, int N, int V, int Vp);
-void et_cpu_attention_fwd(const et_threads *th, float *out, float *preatt, float *att,
-                          const float *qkv, int B, int T, int C, int NH);
-void et_cpu_attention_bwd(const et_threads *th, float *dqkv, float *dpreatt, float *datt,
-                          const float *dout, const float *qkv, const float *att, int B, int T,
-                          int C, int NH);
+/* attention takes per-worker scratch: @p scratch holds one slice of @p slice bytes
+ * (>= et_cpu_attention_slice()) for each worker of @p th */
+size_t et_cpu_attention_slice(void);
+void et_cpu_attention_fwd(const et_threads *th, float *scratch, size_t slice, float *out,
+                          float *preatt, float *att, const float *qkv, int B, int T, int C, int NH);
+void et_cpu_attention_bwd(const et_threads *th, float *scratch, size_t slice, float *dqkv,
+                          float *dpreatt, float *datt, const float *dout, const float *qkv,
+                          const float *att, int B, int T, int C, int NH);
 void et_cpu_adamw(const et_threads *th, float *param, const float *grad, float *m, float *v,
                   size_t n, float lr, float beta1, float beta2, float eps, float wd, int t);
 double et_cpu_sumsq(const et_threads *th, const float *x, size_t n);

@@ -138,7 +138,7 @@ START_TEST(gelu)
 END_TEST
 
 /* --- attention */
-enum { AB = 2, AT = 5, AC = 8, ANH = 2 };
+enum { AB = 2, AT = 70, AC = 24, ANH = 2 }; /* hs 12, T spans two causal row blocks */
 typedef struct { double qkv[AB * AT * 3 * AC], R[AB * AT * AC], y[AB * AT * AC]; } at_ref;
 static void at_ref_fwd(at_ref *r)
 {
@@ -182,14 +182,17 @@ START_TEST(attention)
     et_rng_seed(&rng, 3);
     fillf(qkv, AB * AT * 3 * AC, -1.5f, 1.5f); fillf(R, AB * AT * AC, -1, 1);
     f2d(r.qkv, qkv, AB * AT * 3 * AC); f2d(r.R, R, AB * AT * AC);
-    et_cpu_attention_fwd(&scrambled, y, pre, att, qkv, AB, AT, AC, ANH);
+    size_t slice = et_cpu_attention_slice();
+    float *scr = et_test_aligned(2 * slice);
+    et_cpu_attention_fwd(&scrambled, scr, slice, y, pre, att, qkv, AB, AT, AC, ANH);
     at_ref_fwd(&r);
     check_fwd("attention out", y, r.y, AB * AT * AC);
     for (i = 0; i < AB * AT * 3 * AC; i++) dqkv[i] = 1.0f;
     memset(dpre, 0, sizeof dpre);
     memset(datt, 0, sizeof datt);
-    et_cpu_attention_bwd(&scrambled, dqkv, dpre, datt, R, qkv, att, AB, AT, AC, ANH);
+    et_cpu_attention_bwd(&scrambled, scr, slice, dqkv, dpre, datt, R, qkv, att, AB, AT, AC, ANH);
     check_grad("attention dqkv", r.qkv, AB * AT * 3 * AC, dqkv, 1.0f, at_loss, &r);
+    free(scr);
 }
 END_TEST
 
