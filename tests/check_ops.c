@@ -138,7 +138,7 @@ START_TEST(gelu)
 END_TEST
 
 /* --- attention */
-enum { AB = 2, AT = 70, AC = 24, ANH = 2 }; /* hs 12, T spans two causal row blocks */
+enum { AB = 1, AT = 67, AC = 16, ANH = 2 }; /* hs 8, T spans two causal row blocks */
 typedef struct { double qkv[AB * AT * 3 * AC], R[AB * AT * AC], y[AB * AT * AC]; } at_ref;
 static void at_ref_fwd(at_ref *r)
 {
