@@ -53,10 +53,7 @@ static void att_fwd_task(void *arg, int task, int wk)
                 p[t2] *= scale;
                 if (p[t2] > mx) mx = p[t2];
             }
-            for (t2 = 0; t2 <= t; t2++) {
-                a[t2] = et_expf(p[t2] - mx);
-                sum += a[t2];
-            }
+            sum = et_exp_sub_row(a, p, mx, t + 1);
             inv = 1.0f / sum;
             for (t2 = 0; t2 <= t; t2++) a[t2] *= inv;
             for (t2 = t + 1; t2 < T; t2++) a[t2] = p[t2] = 0.0f;

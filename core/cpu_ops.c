@@ -277,10 +277,7 @@ static void ce_fwd_task(void *arg, int t, int wk)
         float *p = J->probs + (size_t)r * J->Vp;
         float mx = x[0], sum = 0.0f, inv;
         for (i = 1; i < J->V; i++) mx = x[i] > mx ? x[i] : mx;
-        for (i = 0; i < J->V; i++) {
-            p[i] = et_expf(x[i] - mx);
-            sum += p[i];
-        }
+        sum = et_exp_sub_row(p, x, mx, J->V);
         inv = 1.0f / sum;
         for (i = 0; i < J->V; i++) p[i] *= inv;
         for (i = J->V; i < J->Vp; i++) p[i] = 0.0f;

@@ -410,4 +410,30 @@ static inline __m256 et_tanhf_avx2(__m256 x)
 }
 #endif /* ET_HAVE_AVX2 */
 
+/** y[i] = exp(x[i] - m) for i < n; returns the sum of y (summed in a fixed order).
+ *  The AVX2 body gives the same bits as et_expf per element (see above). */
+static inline float et_exp_sub_row(float *y, const float *x, float m, int n)
+{
+    int i = 0;
+    float sum = 0.0f;
+#if ET_HAVE_AVX2
+    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
+    __m128 lo;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = et_expf_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    lo = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+    sum = _mm_cvtss_f32(lo);
+#endif
+    for (; i < n; i++) {
+        y[i] = et_expf_inl(x[i] - m);
+        sum += y[i];
+    }
+    return sum;
+}
+
 #endif /* ET_MATH_H */
