@@ -9,12 +9,14 @@
 #include "et_host.h"
 
 struct et_pool;
+struct et_accel;
 
 typedef struct et_runtime {
     struct et_pool *pool;
     et_threads threads;
     et_backend be;
     et_cpu_ctx cpu;
+    struct et_accel *accel; /**< device backend (et_accel.h), NULL for cpu */
     et_gpt_plan plan;
     void *arena_mem;
     et_arena arena;
@@ -22,8 +24,12 @@ typedef struct et_runtime {
 } et_runtime;
 
 /**
- * Sets up backend @p backend ("cpu"), @p nthreads workers (<= 0: all cores) and a model
- * of @p cfg for batch B and sequence T in an arena of exactly the plan's size.
+ * Sets up backend @p backend, @p nthreads workers (<= 0: all cores) and a model of @p cfg
+ * for batch B and sequence T in an arena of exactly the plan's size. @p backend is "cpu"
+ * (or NULL) or a device backend of this build, "opencl[:P.D]" or "cuda[:N]" (et_accel.h):
+ * its tensors then live in a device arena of exactly plan.device bytes and the host
+ * arena holds plan.host. A backend that is unknown, not built in or has no device is
+ * ET_ERR_DEVICE with a message naming what this build has and why the device is missing.
  */
 et_status et_runtime_open(et_runtime *rt, const char *backend, const et_gpt_config *cfg, int B,
                           int T, et_gpt_mode mode, int nthreads, et_error *err);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include "et_runtime.h"
 #include "et_pool.h"
+#include "et_accel.h"
 
 int et_cpu_count(void)
 {
@@ -16,10 +17,8 @@ et_status et_runtime_open(et_runtime *rt, const char *backend, const et_gpt_conf
 {
     et_status s;
     et_gpt_config c = *cfg;
+    int device = backend && strcmp(backend, "cpu") != 0;
     memset(rt, 0, sizeof *rt);
-    if (backend && strcmp(backend, "cpu") != 0)
-        return et_error_set(err, ET_ERR_DEVICE,
-                            "backend '%s' is not available in this build (available: cpu)", backend);
     if ((s = et_gpt_config_check(&c)) != ET_OK)
         return et_error_set(err, s, "invalid model config: vocab %d, context %d, layers %d, heads %d, "
                             "channels %d (all must be positive and channels divisible by heads)",
@@ -32,21 +31,38 @@ et_status et_runtime_open(et_runtime *rt, const char *backend, const et_gpt_conf
     if ((s = et_pool_create(nthreads, &rt->pool)) != ET_OK)
         return et_error_set(err, s, "could not start %d threads", nthreads);
     et_pool_threads(rt->pool, &rt->threads);
-    et_cpu_backend_init(&rt->be, &rt->cpu, &rt->threads);
+    /* backend selection: the cpu backend directly, or a device driver behind the proxy
+     * that runs the ops it lacks on the cpu (accel/common/et_accel.h) */
+    if (!device) {
+        et_cpu_backend_init(&rt->be, &rt->cpu, &rt->threads);
+    } else if ((s = et_accel_open(&rt->accel, backend, &rt->threads, &rt->be, err)) != ET_OK) {
+        et_runtime_close(rt);
+        /* every reason a backend cannot be had (unknown, not built in, no device) */
+        if (err && s != ET_ERR_NOMEM) err->status = ET_ERR_DEVICE;
+        return s == ET_ERR_NOMEM ? s : ET_ERR_DEVICE;
+    }
     if ((s = et_gpt_plan_compute(&c, B, T, mode, &rt->be, &rt->plan)) != ET_OK) {
         et_runtime_close(rt);
         return et_error_set(err, s, "cannot plan the model: %s", et_status_str(s));
     }
-    if (posix_memalign(&rt->arena_mem, ET_ALIGN, rt->plan.total) != 0) {
+    if (rt->accel && (s = et_accel_reserve(rt->accel, rt->plan.device, err)) != ET_OK) {
+        et_runtime_close(rt);
+        return s;
+    }
+    /* plan.host is plan.total without a device arena, the token buffers with one */
+    if (posix_memalign(&rt->arena_mem, ET_ALIGN, rt->plan.host) != 0) {
         rt->arena_mem = NULL;
         et_runtime_close(rt);
         return et_error_set(err, ET_ERR_NOMEM, "cannot allocate the model's arena of %zu bytes",
-                            rt->plan.total);
+                            rt->plan.host);
     }
-    et_arena_init(&rt->arena, rt->arena_mem, rt->plan.total);
+    et_arena_init(&rt->arena, rt->arena_mem, rt->plan.host);
     if ((s = et_gpt_create(&rt->model, &c, B, T, mode, &rt->be, &rt->arena)) != ET_OK) {
+        s = et_error_set(err, s, "cannot build the model in its arena: %s%s%s", et_status_str(s),
+                         rt->accel && *et_accel_last_error(rt->accel) ? ": " : "",
+                         rt->accel ? et_accel_last_error(rt->accel) : "");
         et_runtime_close(rt);
-        return et_error_set(err, s, "cannot build the model in its arena: %s", et_status_str(s));
+        return s;
     }
     return ET_OK;
 }
@@ -54,6 +70,7 @@ et_status et_runtime_open(et_runtime *rt, const char *backend, const et_gpt_conf
 void et_runtime_close(et_runtime *rt)
 {
     if (!rt) return;
+    et_accel_close(rt->accel);
     if (rt->pool) et_pool_destroy(rt->pool);
     free(rt->arena_mem);
     memset(rt, 0, sizeof *rt);
