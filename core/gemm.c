@@ -1,10 +1,10 @@
 /* gemm.c - packed, blocked SGEMM (the GotoBLAS/BLIS loop structure).
  *
- * Loops: K in blocks of KC (sequential, fixed: this is what fixes the rounding), N in
- * blocks of NC whose B panel is packed once into 16-wide slivers and shared, then tasks
- * over (MC rows x NG slivers) tiles, each packing its rows of A into 6-tall slivers and
- * running the MR x NR micro-kernel. Every C element is reduced over k in the same order
- * whatever the tiling of M and N, so threads never change the bits.
+ * One parallel_for over tiles of C (up to MC rows x NG 16-wide slivers). Each task walks
+ * K in blocks of KC (sequential, fixed: this is what fixes the rounding), packs its A
+ * rows into 6-tall slivers and its B columns into 16-wide slivers in private scratch,
+ * and runs the MR x NR micro-kernel. Every C element is reduced over k in the same
+ * order whatever the tiling of M and N, so threads never change the bits.
  * Deliberately avoids: run-time CPU dispatch (SIMD is chosen at compile time) and any
  * allocation (scratch comes from the caller's arena).
  */
@@ -17,22 +17,19 @@
 #define NR 16
 #define KC 256
 #define MC 72
-#define NC 1024
 #define NG 8 /* slivers per task */
 
 size_t et_gemm_scratch_bytes(int nworkers)
 {
     if (nworkers < 1) nworkers = 1;
-    return sizeof(float) * ((size_t)KC * NC + (size_t)nworkers * MC * KC) + 64;
+    return sizeof(float) * (size_t)nworkers * ((size_t)MC * KC + (size_t)KC * NG * NR) + 64;
 }
 
 typedef struct {
     const et_gemm_args *g;
-    float *packB;       /* (nc/NR slivers) x kc x NR */
-    float *packA_all;   /* per worker MC x KC */
-    int pc, kc, jc, nc;
+    float *packs;       /* per worker: A block (MC x KC), then B block (KC x NG*NR) */
+    int mc, ng;         /* rows and 16-column slivers per task */
     int mblocks, ngroups, nslivers;
-    int first;          /* first K block: C is overwritten unless accumulate */
 } gemm_job;
 
 /* --- packing */
@@ -122,12 +119,12 @@ static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
 #endif
 
 /* Writes a tile of acc into C: overwrite or add, plus bias on the first K block. */
-static void store_tile(const gemm_job *J, const float *acc, int i0, int j0, int mr, int nr)
+static void store_tile(const et_gemm_args *g, int first, const float *acc, int i0, int j0, int mr,
+                       int nr)
 {
-    const et_gemm_args *g = J->g;
     int i, j;
-    int add = !J->first || g->accumulate;
-    const float *bias = J->first ? g->bias : NULL;
+    int add = !first || g->accumulate;
+    const float *bias = first ? g->bias : NULL;
     for (i = 0; i < mr; i++) {
         float *c = g->C + (size_t)(i0 + i) * g->ldc + j0;
         const float *s = acc + i * NR;
@@ -142,48 +139,50 @@ static void store_tile(const gemm_job *J, const float *acc, int i0, int j0, int 
     }
 }
 
-static void task_pack_b(void *arg, int t, int w)
-{
-    gemm_job *J = (gemm_job *)arg;
-    int s, s1 = (t + 1) * NG;
-    ET_UNUSED(w);
-    if (s1 > J->nslivers) s1 = J->nslivers;
-    for (s = t * NG; s < s1; s++) {
-        int j0 = J->jc + s * NR, nr = J->jc + J->nc - j0;
-        if (nr > NR) nr = NR;
-        pack_b_sliver(J->g, J->packB + (size_t)s * J->kc * NR, J->pc, J->kc, j0, nr);
-    }
-}
-
-static void task_compute(void *arg, int t, int w)
+/* One task owns a tile of C (mc rows x ng slivers) and walks all of K, packing its own
+ * A rows and B columns per K block: packing costs about 1/(2 mc) + 1/(32 ng) of the
+ * arithmetic, and one parallel_for covers the whole product. */
+static void task_tile(void *arg, int t, int w)
 {
     gemm_job *J = (gemm_job *)arg;
     const et_gemm_args *g = J->g;
-    float *packA = J->packA_all + (size_t)w * MC * KC;
+    float *packA = J->packs + (size_t)w * ((size_t)MC * KC + (size_t)KC * NG * NR);
+    float *packB = packA + (size_t)MC * KC;
     int ib = t / J->ngroups, gb = t % J->ngroups;
-    int i0 = ib * MC, mc = g->M - i0;
-    int s0 = gb * NG, s1 = s0 + NG, s, r;
+    int i0 = ib * J->mc, mc = g->M - i0;
+    int s0 = gb * J->ng, s1 = s0 + J->ng, s, r, pc;
 #if ET_HAVE_AVX2
     float acc[MR * NR] __attribute__((aligned(32)));
 #else
     float acc[MR * NR];
 #endif
-    if (mc > MC) mc = MC;
+    if (mc > J->mc) mc = J->mc;
     if (s1 > J->nslivers) s1 = J->nslivers;
-    for (r = 0; r < mc; r += MR) {
-        int mr = mc - r < MR ? mc - r : MR;
-        pack_a_sliver(g, packA + (size_t)r * J->kc, J->pc, J->kc, i0 + r, mr);
-    }
-    for (s = s0; s < s1; s++) {
-        const float *bs = J->packB + (size_t)s * J->kc * NR;
-        int j0 = J->jc + s * NR, nr = J->jc + J->nc - j0;
-        if (nr > NR) nr = NR;
+    for (pc = 0; pc < g->K; pc += KC) {
+        int kc = g->K - pc < KC ? g->K - pc : KC;
         for (r = 0; r < mc; r += MR) {
             int mr = mc - r < MR ? mc - r : MR;
-            kernel_6x16(J->kc, packA + (size_t)r * J->kc, bs, acc);
-            store_tile(J, acc, i0 + r, j0, mr, nr);
+            pack_a_sliver(g, packA + (size_t)r * kc, pc, kc, i0 + r, mr);
+        }
+        for (s = s0; s < s1; s++) {
+            int j0 = s * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
+            pack_b_sliver(g, packB + (size_t)(s - s0) * kc * NR, pc, kc, j0, nr);
+        }
+        for (s = s0; s < s1; s++) {
+            const float *bs = packB + (size_t)(s - s0) * kc * NR;
+            int j0 = s * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
+            for (r = 0; r < mc; r += MR) {
+                int mr = mc - r < MR ? mc - r : MR;
+                kernel_6x16(kc, packA + (size_t)r * kc, bs, acc);
+                store_tile(g, pc == 0, acc, i0 + r, j0, mr, nr);
+            }
         }
     }
+}
+
+static int tasks_for(int M, int mc, int nslivers, int ng)
+{
+    return ((M + mc - 1) / mc) * ((nslivers + ng - 1) / ng);
 }
 
 et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratch,
@@ -191,7 +190,6 @@ et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratc
 {
     gemm_job J;
     int nw = et_threads_workers(th);
-    float *base;
     if (!g || g->M < 0 || g->N < 0 || g->K < 0 || !g->C) return ET_ERR_INVALID;
     if (g->M == 0 || g->N == 0) return ET_OK;
     if (g->ldc < g->N) return ET_ERR_INVALID;
@@ -199,10 +197,6 @@ et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratc
                      g->ldb < (g->transB ? g->K : g->N)))
         return ET_ERR_INVALID;
     if (!scratch || scratch_bytes < et_gemm_scratch_bytes(nw)) return ET_ERR_NOMEM;
-    base = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    J.g = g;
-    J.packB = base;
-    J.packA_all = base + (size_t)KC * NC;
     if (g->K == 0) {
         /* an empty product: C = bias (or unchanged when accumulating) */
         int i, j;
@@ -215,17 +209,20 @@ et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratc
         }
         return ET_OK;
     }
-    for (J.pc = 0; J.pc < g->K; J.pc += KC) {
-        J.kc = g->K - J.pc < KC ? g->K - J.pc : KC;
-        J.first = J.pc == 0;
-        for (J.jc = 0; J.jc < g->N; J.jc += NC) {
-            J.nc = g->N - J.jc < NC ? g->N - J.jc : NC;
-            J.nslivers = (J.nc + NR - 1) / NR;
-            J.ngroups = (J.nslivers + NG - 1) / NG;
-            J.mblocks = (g->M + MC - 1) / MC;
-            et_parallel_for(th, J.ngroups, task_pack_b, &J);
-            et_parallel_for(th, J.mblocks * J.ngroups, task_compute, &J);
-        }
-    }
+    J.g = g;
+    J.packs = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    J.nslivers = (g->N + NR - 1) / NR;
+    /* Enough, and even, tasks for the workers. The tiling of M and N never changes a
+     * result: each element is reduced over K in the same order whatever its tile. */
+    J.mc = MC;
+    J.ng = NG;
+    while (nw > 1 && tasks_for(g->M, J.mc, J.nslivers, J.ng) < 4 * nw && J.ng > 2) J.ng /= 2;
+    while (nw > 1 && tasks_for(g->M, J.mc, J.nslivers, J.ng) < 4 * nw && J.mc > 4 * MR)
+        J.mc = (J.mc / 2 + MR - 1) / MR * MR;
+    J.mblocks = (g->M + J.mc - 1) / J.mc;
+    J.mc = ((g->M + J.mblocks - 1) / J.mblocks + MR - 1) / MR * MR; /* balance the blocks */
+    J.mblocks = (g->M + J.mc - 1) / J.mc;
+    J.ngroups = (J.nslivers + J.ng - 1) / J.ng;
+    et_parallel_for(th, J.mblocks * J.ngroups, task_tile, &J);
     return ET_OK;
 }
