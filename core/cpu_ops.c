@@ -339,7 +339,7 @@ static void adam_task(void *arg, int t, int wk)
         float mh = m / J->bc1, vh = v / J->bc2;
         J->m[i] = m;
         J->v[i] = v;
-        J->p[i] -= J->lr * (mh / (et_sqrtf(vh) + J->eps) + J->wd * J->p[i]);
+        J->p[i] -= J->lr * (mh / (et_sqrtf_inl(vh) + J->eps) + J->wd * J->p[i]);
     }
 }
 
