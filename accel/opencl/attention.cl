@@ -68,8 +68,11 @@ __kernel void attention_bwd_datt(__global float *M, ulong o_datt, ulong o_dout, 
     M[o_datt + e] += s;
 }
 
-/* dpre += att * (datt - sum(att * datt)) over t2 <= t; one group per row */
-__kernel void attention_bwd_dpre(__global float *M, ulong o_dpre, ulong o_datt, ulong o_att, int T)
+/* dpre += att * (datt - sum(att * datt)) * scale over t2 <= t; one group per row. The
+ * scale of pre = scale * q.k is folded in here (as the cpu backend does), so dq and dk
+ * take none. */
+__kernel void attention_bwd_dpre(__global float *M, ulong o_dpre, ulong o_datt, ulong o_att, int T,
+                                 float scale)
 {
     __local float buf[LS];
     size_t row = get_group_id(0);
@@ -79,10 +82,10 @@ __kernel void attention_bwd_dpre(__global float *M, ulong o_dpre, ulong o_datt, 
     float s = 0.0f, dot;
     for (t2 = l; t2 <= t; t2 += LS) s += a[t2] * da[t2];
     dot = wg_sum(buf, s);
-    for (t2 = l; t2 <= t; t2 += LS) dp[t2] += a[t2] * (da[t2] - dot);
+    for (t2 = l; t2 <= t; t2 += LS) dp[t2] += a[t2] * (da[t2] - dot) * scale;
 }
 
-/* dq[b,t,h,i] += scale * sum_{t2<=t} dpre[b,h,t,t2] * k[b,t2,h,i]; one item per element */
+/* dq[b,t,h,i] += sum_{t2<=t} dpre[b,h,t,t2] * k[b,t2,h,i]; one item per element */
 __kernel void attention_bwd_dq(__global float *M, ulong o_dqkv, ulong o_dpre, ulong o_qkv,
                                int BT, int T, int C, int NH)
 {
@@ -95,10 +98,10 @@ __kernel void attention_bwd_dq(__global float *M, ulong o_dqkv, ulong o_dpre, ul
     b = r / T; t = r % T; h = c / hs; i = c % hs;
     dp = M + o_dpre + (((size_t)b * NH + h) * T + t) * T;
     for (t2 = 0; t2 <= t; t2++) s += dp[t2] * M[o_qkv + ((size_t)b * T + t2) * 3 * C + C + h * hs + i];
-    M[o_dqkv + (size_t)r * 3 * C + c] += s / sqrt((float)hs);
+    M[o_dqkv + (size_t)r * 3 * C + c] += s;
 }
 
-/* dk[b,t2,h,i] += scale * sum_{t>=t2} dpre[b,h,t,t2] * q[b,t,h,i] and
+/* dk[b,t2,h,i] += sum_{t>=t2} dpre[b,h,t,t2] * q[b,t,h,i] and
  * dv[b,t2,h,i] += sum_{t>=t2} att[b,h,t,t2] * dout[b,t,h,i]; one item per element */
 __kernel void attention_bwd_dkv(__global float *M, ulong o_dqkv, ulong o_dpre, ulong o_att,
                                 ulong o_dout, ulong o_qkv, int BT, int T, int C, int NH)
@@ -115,6 +118,6 @@ __kernel void attention_bwd_dkv(__global float *M, ulong o_dqkv, ulong o_dpre, u
         sk += M[o_dpre + at] * M[o_qkv + ((size_t)b * T + t) * 3 * C + h * hs + i];
         sv += M[o_att + at] * M[o_dout + ((size_t)b * T + t) * C + h * hs + i];
     }
-    M[o_dqkv + (size_t)r * 3 * C + C + c] += sk / sqrt((float)hs);
+    M[o_dqkv + (size_t)r * 3 * C + C + c] += sk;
     M[o_dqkv + (size_t)r * 3 * C + 2 * C + c] += sv;
 }

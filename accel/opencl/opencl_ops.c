@@ -202,6 +202,7 @@ static et_status o_attention_bwd(void *ctx, float *dqkv, float *dpreatt, float *
     TRY(krun_ew(&k, A, "attention_bwd_datt"));
     k = kbegin(cl, K_ATT_BWD_DPRE);
     a_off(&k, odp); a_off(&k, oda); a_off(&k, oa); a_int(&k, T);
+    a_flt(&k, 1.0f / et_sqrtf((float)(C / NH)));
     TRY(krun_rows(&k, (size_t)B * NH * T, "attention_bwd_dpre"));
     k = kbegin(cl, K_ATT_BWD_DQ);
     a_off(&k, odq); a_off(&k, odp); a_off(&k, oq); a_int(&k, (int)BT); a_int(&k, T); a_int(&k, C);
