@@ -2,8 +2,9 @@
 same shapes, vocab 65 padded to 128 with a tied embedding, GELU(tanh), pre-LayerNorm,
 AdamW (fused foreach where available), fp32, random tokens. Run with Debian's
 /usr/bin/python3 (python3-torch).
-usage: bench_torch.py NAME LAYERS HEADS CHANNELS T B THREADS STEPS
-prints: train pytorch NAME THREADS TOK_S STEP_MS PEAK_RSS_KB"""
+usage: bench_torch.py NAME LAYERS HEADS CHANNELS T B THREADS STEPS [LABEL]
+prints: train pytorch NAME LABEL TOK_S STEP_MS PEAK_RSS_KB, where LABEL (default THREADS)
+names the thread setting (bench/run.sh passes tTbB: T torch threads, B OpenBLAS threads)"""
 import math
 import resource
 import sys
@@ -54,6 +55,7 @@ class GPT(nn.Module):
 def main():
     name = sys.argv[1]
     L, NH, C, T, B, th, steps = (int(a) for a in sys.argv[2:9])
+    label = sys.argv[9] if len(sys.argv) > 9 else str(th)
     torch.set_num_threads(th)
     torch.manual_seed(0)
     m = GPT(65, 128, T, L, NH, C)
@@ -73,7 +75,7 @@ def main():
     times.sort()
     med = times[len(times) // 2]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"train pytorch {name} {th} {B * T / med:.1f} {med * 1e3:.2f} {rss}")
+    print(f"train pytorch {name} {label} {B * T / med:.1f} {med * 1e3:.2f} {rss}")
 
 
 if __name__ == "__main__":

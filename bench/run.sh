@@ -18,8 +18,14 @@ for cfg in "baby 4 4 128 64 12 $steps_baby" "small 4 4 128 256 8 $steps_small" "
     set -- $cfg
     for t in 1 2; do
         "$B/bench/bench_train" $1 $2 $3 $4 $5 $6 $t $7 >> "$raw"
-        /usr/bin/python3 bench/bench_torch.py $1 $2 $3 $4 $5 $6 $t $7 >> "$raw"
-        tail -n 2 "$raw" | sed 's/^/  /' >&2
+        tail -n 1 "$raw" | sed 's/^/  /' >&2
+    done
+    # PyTorch's GEMMs run in OpenBLAS's own threads: try both counts of each
+    for t in 1 2; do
+        for ob in 1 2; do
+            OPENBLAS_NUM_THREADS=$ob OMP_NUM_THREADS=$t /usr/bin/python3 bench/bench_torch.py $1 $2 $3 $4 $5 $6 $t $7 "t${t}b${ob}" >> "$raw"
+            tail -n 1 "$raw" | sed 's/^/  /' >&2
+        done
     done
 done
 /usr/bin/python3 bench/report.py "$raw" "$out"
