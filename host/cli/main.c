@@ -415,6 +415,8 @@ static int cmd_export(int argc, char **argv)
     return 0;
 }
 
+int cmd_sim(int argc, char **argv); /* cmd_sim.c */
+
 static void usage(void)
 {
     printf("edgetrain - train, compress and run GPT-style transformers\n\n"
@@ -425,7 +427,8 @@ static void usage(void)
            "  eval      mean loss of a model on a token shard\n"
            "  sample    generate text from a model\n"
            "  info      config, parameter count and exact memory plan of a model\n"
-           "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n");
+           "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
+           "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
 }
 
 int main(int argc, char **argv)
@@ -441,6 +444,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(c, "export")) return cmd_export(argc - 2, argv + 2);
+    if (!strcmp(c, "sim")) return cmd_sim(argc - 2, argv + 2); /* cmd_sim.c */
     fprintf(stderr, "edgetrain: unknown command '%s' (see edgetrain --help)\n", c);
     return 2;
 }
