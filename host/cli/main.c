@@ -14,6 +14,7 @@
 #include "flags.h"
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+int cmd_devices(int argc, char **argv); /* cmd_devices.c */
 
 static int fail(const char *cmd, const et_error *e)
 {
@@ -428,6 +429,7 @@ static void usage(void)
            "  sample    generate text from a model\n"
            "  info      config, parameter count and exact memory plan of a model\n"
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
+           "  devices   list the devices each backend finds; --bench times training on one\n"
            "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
 }
 
@@ -444,6 +446,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(c, "export")) return cmd_export(argc - 2, argv + 2);
+    if (!strcmp(c, "devices")) return cmd_devices(argc - 2, argv + 2);
     if (!strcmp(c, "sim")) return cmd_sim(argc - 2, argv + 2); /* cmd_sim.c */
     fprintf(stderr, "edgetrain: unknown command '%s' (see edgetrain --help)\n", c);
     return 2;
