@@ -12,6 +12,7 @@
 #include "et_tokenizer.h"
 #include "et_train.h"
 #include "flags.h"
+#include "cmd_compress.h" /* compress; eval/sample of quantized models */
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 int cmd_devices(int argc, char **argv); /* cmd_devices.c */
@@ -199,6 +200,7 @@ static int cmd_eval(int argc, char **argv)
     size_t n = 0, i;
     float loss;
     memset(&c, 0, sizeof c);
+    if (cmd_qmodel_hook("eval", argc, argv, &rc)) return rc; /* quantized model: cmd_compress.c */
     if (flags_parse("eval", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
         flags_usage("eval", "Mean loss of a model over consecutive batches of a shard.", f, NF(f));
@@ -255,6 +257,7 @@ static int cmd_sample(int argc, char **argv)
     float *logits = NULL, *scratch = NULL;
     et_rng rng;
     memset(&c, 0, sizeof c);
+    if (cmd_qmodel_hook("sample", argc, argv, &rc)) return rc; /* quantized model: cmd_compress.c */
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
         flags_usage("sample", "Generates text from a model.", f, NF(f));
@@ -428,6 +431,7 @@ static void usage(void)
            "  eval      mean loss of a model on a token shard\n"
            "  sample    generate text from a model\n"
            "  info      config, parameter count and exact memory plan of a model\n"
+           "  compress  quantize a model to int8 (w8a8 | w8a32) with a size/loss/speed report\n"
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
            "  devices   list the devices each backend finds; --bench times training on one\n"
            "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
@@ -446,6 +450,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(c, "export")) return cmd_export(argc - 2, argv + 2);
+    if (!strcmp(c, "compress")) return cmd_compress(argc - 2, argv + 2);
     if (!strcmp(c, "devices")) return cmd_devices(argc - 2, argv + 2);
     if (!strcmp(c, "sim")) return cmd_sim(argc - 2, argv + 2); /* cmd_sim.c */
     fprintf(stderr, "edgetrain: unknown command '%s' (see edgetrain --help)\n", c);

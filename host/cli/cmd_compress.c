@@ -1,0 +1,246 @@
+/* cmd_compress.c - `edgetrain compress`, and `eval` / `sample` on quantized models.
+ *
+ * main.c dispatches `compress` here and, at the top of cmd_eval and cmd_sample, asks
+ * cmd_qmodel_hook() whether --model names a quantized-model file; if so the command
+ * runs here on the int8 path with the same flags, so main.c needs no other change.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmd_compress.h"
+#include "et_compress.h"
+#include "et_qruntime.h"
+#include "et_rng.h"
+#include "et_sample.h"
+#include "et_shard.h"
+#include "et_tokenizer.h"
+#include "flags.h"
+
+#define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int fail(const char *cmd, const et_error *e)
+{
+    fprintf(stderr, "edgetrain %s: error: %s\n", cmd, e->msg[0] ? e->msg : et_status_str(e->status));
+    return 1;
+}
+
+int cmd_compress(int argc, char **argv)
+{
+    et_compress_opts o;
+    et_compress_report r;
+    et_error e = {0};
+    const char *quant = NULL, *calib = "percentile";
+    float pct;
+    int help = 0, quiet = 0, i;
+    flag f[] = {
+        {"model", 'm', F_STR, NULL, "fp32 checkpoint to compress (edgetrain or llm.c)"},
+        {"data", 'd', F_STR, NULL, "evaluation shard (.bin): validation tokens"},
+        {"calib-data", 0, F_STR, NULL, "calibration shard (default: train.bin beside --data, else --data)"},
+        {"quant", 0, F_STR, &quant, "w8a8 (int8 weights and activations) | w8a32 (int8 weights only)"},
+        {"calib", 0, F_STR, &calib, "activation ranges: percentile | minmax"},
+        {"percentile", 0, F_FLOAT, NULL, "percent of values kept at each end (percentile calibration)"},
+        {"calib-batches", 0, F_INT, NULL, "calibration batches"},
+        {"batch", 'b', F_INT, NULL, "sequences per batch (calibration and evaluation)"},
+        {"seq", 't', F_INT, NULL, "tokens per sequence"},
+        {"eval-batches", 0, F_INT, NULL, "evaluation batches (0: the whole shard)"},
+        {"threads", 0, F_INT, NULL, "worker threads (1: single-thread figures; 0: all cores)"},
+        {"out", 'o', F_STR, NULL, "compressed model file (report beside it: .report.md, .report.json)"},
+        {"quiet", 'q', F_BOOL, &quiet, "no progress lines"},
+    };
+    et_compress_opts_init(&o);
+    pct = 100.0f * o.pct;
+    f[0].ptr = &o.model; f[1].ptr = &o.data; f[2].ptr = &o.calib_data; f[5].ptr = &pct;
+    f[6].ptr = &o.calib_batches; f[7].ptr = &o.B; f[8].ptr = &o.T; f[9].ptr = &o.eval_batches;
+    f[10].ptr = &o.threads; f[11].ptr = &o.out;
+    if (flags_parse("compress", f, NF(f), argc, argv, &help)) return 2;
+    if (help) {
+        flags_usage("compress", "Quantizes an fp32 model to int8 and reports size, loss and speed "
+                    "before and after.", f, NF(f));
+        return 0;
+    }
+    if (!o.model || !o.data || !o.out || !quant) {
+        fprintf(stderr, "edgetrain compress: --model, --data, --quant and --out are required\n");
+        return 2;
+    }
+    if (!strcmp(quant, "w8a8")) o.quant = ET_QMODE_W8A8;
+    else if (!strcmp(quant, "w8a32")) o.quant = ET_QMODE_W8A32;
+    else {
+        fprintf(stderr, "edgetrain compress: --quant must be w8a8 or w8a32, got '%s'\n", quant);
+        return 2;
+    }
+    if (!strcmp(calib, "percentile")) o.calib = ET_QCALIB_PERCENTILE;
+    else if (!strcmp(calib, "minmax")) o.calib = ET_QCALIB_MINMAX;
+    else {
+        fprintf(stderr, "edgetrain compress: --calib must be percentile or minmax, got '%s'\n", calib);
+        return 2;
+    }
+    if (!(pct > 50.0f && pct <= 100.0f) || o.calib_batches <= 0 || o.B <= 0 || o.T <= 0 || o.eval_batches < 0 ||
+        o.threads < 0) {
+        fprintf(stderr, "edgetrain compress: --percentile must be in (50, 100], --calib-batches, --batch and "
+                        "--seq positive, --eval-batches and --threads >= 0\n");
+        return 2;
+    }
+    o.pct = pct / 100.0f;
+    o.progress = quiet ? NULL : stdout;
+    if (et_compress(&o, &r, &e) != ET_OK) return fail("compress", &e);
+    for (i = 1; i < r.n; i++)
+        printf("%s: weights %.2fx smaller (%zu -> %zu bytes), val loss %.4f -> %.4f (%+.2f%%), "
+               "%.0f -> %.0f tok/s (%.2fx)\n", r.st[i].name,
+               (double)r.st[0].weight_bytes / (double)r.st[i].weight_bytes, r.st[0].weight_bytes,
+               r.st[i].weight_bytes, r.st[0].loss, r.st[i].loss,
+               100.0 * (r.st[i].loss - r.st[0].loss) / r.st[0].loss, r.st[0].tok_s, r.st[i].tok_s,
+               r.st[i].tok_s / r.st[0].tok_s);
+    printf("wrote %s, %s, %s\n", o.out, r.md_path, r.json_path);
+    return 0;
+}
+
+// --- eval and sample on a quantized model
+
+static int qeval(int argc, char **argv)
+{
+    const char *model = NULL, *data = NULL, *backend = "cpu";
+    int B = 8, T = 64, batches = 20, threads = 0, help = 0, rc = 0;
+    flag f[] = {
+        {"model", 'm', F_STR, &model, "checkpoint (edgetrain, llm.c or quantized)"},
+        {"data", 'd', F_STR, &data, "token shard (.bin)"},
+        {"batch", 'b', F_INT, &B, "sequences per batch"},
+        {"seq", 't', F_INT, &T, "tokens per sequence"},
+        {"batches", 0, F_INT, &batches, "batches to average over"},
+        {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
+        {"backend", 0, F_STR, &backend, "cpu"},
+    };
+    et_qmodel q;
+    et_qruntime rt;
+    et_error e = {0};
+    uint16_t *toks = NULL;
+    size_t n = 0, i;
+    float loss;
+    if (flags_parse("eval", f, NF(f), argc, argv, &help)) return 2;
+    if (!data) { fprintf(stderr, "edgetrain eval: --data is required\n"); return 2; }
+    if (strcmp(backend, "cpu")) {
+        fprintf(stderr, "edgetrain eval: error: quantized models run on the cpu backend only\n");
+        return 1;
+    }
+    if (batches <= 0) { fprintf(stderr, "edgetrain eval: --batches must be positive\n"); return 2; }
+    if (et_qmodel_load(model, &q, &e) != ET_OK) return fail("eval", &e);
+    if (et_shard_read(data, &toks, &n, &e) != ET_OK) { et_qmodel_free(&q); return fail("eval", &e); }
+    for (i = 0; i < n; i++)
+        if (toks[i] >= q.cfg.vocab) {
+            fprintf(stderr, "edgetrain eval: error: %s: token %u at position %zu is outside the model's "
+                    "vocabulary of %d\n", data, toks[i], i, q.cfg.vocab);
+            free(toks); et_qmodel_free(&q);
+            return 1;
+        }
+    if (et_qruntime_open(&rt, &q, B, T, threads, &e) != ET_OK) {
+        free(toks); et_qmodel_free(&q);
+        return fail("eval", &e);
+    }
+    if (et_eval_windows(et_fwd_qgpt, &rt.model, toks, n, B, T, batches, &loss, NULL, NULL, &e) != ET_OK)
+        rc = fail("eval", &e);
+    else
+        printf("loss %.6f\n", loss);
+    et_qruntime_close(&rt);
+    free(toks);
+    et_qmodel_free(&q);
+    return rc;
+}
+
+static int qsample(int argc, char **argv)
+{
+    const char *model = NULL, *prompt = "\n", *tokpath = NULL, *backend = "cpu";
+    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc = 0, i;
+    float temp = 1.0f;
+    flag f[] = {
+        {"model", 'm', F_STR, &model, "checkpoint"},
+        {"tokenizer", 0, F_STR, &tokpath, "tokenizer file (default: the one inside the model)"},
+        {"prompt", 'p', F_STR, &prompt, "text to continue"},
+        {"length", 'n', F_INT, &len, "tokens to generate"},
+        {"temperature", 0, F_FLOAT, &temp, "0: always the most likely token"},
+        {"top-k", 'k', F_INT, &topk, "sample among the k most likely (0: all)"},
+        {"seed", 0, F_INT, &seed, "random seed"},
+        {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
+        {"backend", 0, F_STR, &backend, "cpu"},
+    };
+    et_qmodel q;
+    et_qruntime rt;
+    et_tokenizer *tok = NULL;
+    et_error e = {0};
+    int32_t *ids = NULL;
+    size_t nids = 0, cap, plen, unk = 0;
+    float *logits = NULL, *scratch = NULL;
+    et_rng rng;
+    if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
+    if (len < 0 || topk < 0 || !(temp >= 0)) {
+        fprintf(stderr, "edgetrain sample: --length, --top-k and --temperature must be >= 0\n");
+        return 2;
+    }
+    if (et_qmodel_load(model, &q, &e) != ET_OK) return fail("sample", &e);
+    if (tokpath ? et_tok_load(tokpath, &tok, &e) != ET_OK
+                : q.tokenizer_bytes ? et_tok_deserialize(q.tokenizer, q.tokenizer_bytes, &tok, &e) != ET_OK
+                                    : (et_error_set(&e, ET_ERR_INVALID, "%s has no tokenizer inside; pass "
+                                                    "--tokenizer FILE", model), 1)) {
+        et_qmodel_free(&q);
+        return fail("sample", &e);
+    }
+    if ((int)et_tok_vocab_size(tok) > q.cfg.vocab) {
+        fprintf(stderr, "edgetrain sample: error: tokenizer vocabulary %u is larger than the model's %d\n",
+                et_tok_vocab_size(tok), q.cfg.vocab);
+        rc = 1;
+        goto out;
+    }
+    plen = strlen(prompt);
+    cap = plen + (size_t)len + 1;
+    ids = malloc(sizeof(int32_t) * cap);
+    logits = malloc(sizeof(float) * (size_t)q.cfg.vocab);
+    scratch = malloc(sizeof(float) * (size_t)q.cfg.vocab);
+    if (!ids || !logits || !scratch) { rc = 1; fprintf(stderr, "edgetrain sample: out of memory\n"); goto out; }
+    if (et_tok_encode_i32(tok, prompt, plen, ids, cap, &nids, 1u, &unk) != ET_OK) {
+        fprintf(stderr, "edgetrain sample: error: cannot encode the prompt\n");
+        rc = 1;
+        goto out;
+    }
+    if (nids == 0) ids[nids++] = 0;
+    if (et_qruntime_open(&rt, &q, 1, q.cfg.context, threads, &e) != ET_OK) {
+        rc = fail("sample", &e);
+        goto out;
+    }
+    et_rng_seed(&rng, (uint64_t)(unsigned)seed);
+    fwrite(prompt, 1, plen, stdout);
+    for (i = 0; i < len; i++) {
+        size_t start = nids > (size_t)q.cfg.context ? nids - (size_t)q.cfg.context : 0;
+        int T = (int)(nids - start), next;
+        char buf[64];
+        size_t nb = 0;
+        if (et_qgpt_forward(&rt.model, ids + start, NULL, 1, T) != ET_OK ||
+            et_qgpt_logits(&rt.model, 0, T - 1, logits) != ET_OK ||
+            et_sample_token(logits, (int)et_tok_vocab_size(tok), temp, topk, scratch, &rng, &next) != ET_OK) {
+            fprintf(stderr, "\nedgetrain sample: error: generation failed\n");
+            rc = 1;
+            break;
+        }
+        ids[nids++] = next;
+        if (et_tok_decode_i32(tok, &ids[nids - 1], 1, buf, sizeof buf, &nb) == ET_OK) fwrite(buf, 1, nb, stdout);
+    }
+    printf("\n");
+    et_qruntime_close(&rt);
+out:
+    free(ids); free(logits); free(scratch);
+    et_tok_free(tok);
+    et_qmodel_free(&q);
+    return rc;
+}
+
+int cmd_qmodel_hook(const char *cmd, int argc, char **argv, int *rc)
+{
+    const char *model = NULL;
+    int i;
+    for (i = 0; i < argc; i++) {
+        if ((!strcmp(argv[i], "--model") || !strcmp(argv[i], "-m")) && i + 1 < argc) model = argv[i + 1];
+        else if (!strncmp(argv[i], "--model=", 8)) model = argv[i] + 8;
+    }
+    if (!model || !et_qmodel_probe(model)) return 0;
+    if (!strcmp(cmd, "eval")) *rc = qeval(argc, argv);
+    else if (!strcmp(cmd, "sample")) *rc = qsample(argc, argv);
+    else return 0;
+    return 1;
+}
