@@ -333,6 +333,33 @@ START_TEST(fp32_order_and_tolerance)
 }
 END_TEST
 
+/* p + a*w is two roundings, never a fused multiply-add: with these values the fused
+ * result is 2^-24 and the separate one 0 */
+START_TEST(fp32_never_fused)
+{
+    float A[2] = {-1.0f - 0x1p-11f, 1.0f + 0x1p-12f}, B[2] = {1.0f, 1.0f + 0x1p-12f}, C = 1.0f;
+    volatile float prod = A[1] * B[1];
+    float sep = (0.0f + A[0] * B[0]) + prod, out[1];
+    uint64_t cyc;
+    char scr[4096];
+    int df;
+    ck_assert(sep != fmaf(A[1], B[1], A[0] * B[0])); /* the case tells them apart */
+    for (df = 0; df < 3; df++) {
+        et_sys_config c = cfg_of(2, 2, (et_sys_dataflow)df, ET_SYS_FP32);
+        et_sys_operand oa = op(A, 2, 0, ET_SYS_OP_F32), ob = op(B, 1, 0, ET_SYS_OP_F32);
+        et_sys_result R = {0, 0, 0, 0, 0, 1.0f, 0};
+        R.f32 = &C;
+        R.ld = 1;
+        run_gemm(&c, 1, 1, 2, &oa, &ob, &R, NULL, NULL);
+        ck_assert_msg(memcmp(&C, &sep, 4) == 0, "%s: %a, expected %a", et_sys_dataflow_name(c.dataflow), C, sep);
+        /* the register-level model: x and y laid out for the fold (WS: x = B tile, y = A) */
+        ck_assert_int_eq(et_sys_cycle_fold(&c, df == 0 ? 1 : 2, 1, df == 0 ? 2 : 1, df == 1 ? (void *)B : (void *)A,
+                                           df == 1 ? (void *)A : (void *)B, out, scr, sizeof scr, &cyc, NULL), ET_OK);
+        ck_assert(memcmp(out, &sep, 4) == 0);
+    }
+}
+END_TEST
+
 /* accumulate, transposed operands, int8 dequantized output and quantize-on-load */
 START_TEST(layouts_accumulate_dequant)
 {
@@ -554,6 +581,7 @@ static Suite *suite(void)
     tcase_add_test(tc, int8_bit_exact);
     tcase_add_test(tc, int8_accumulator_wraps);
     tcase_add_test(tc, fp32_order_and_tolerance);
+    tcase_add_test(tc, fp32_never_fused);
     tcase_add_test(tc, layouts_accumulate_dequant);
     tcase_add_test(tc, threads_do_not_change_bits);
     tcase_add_test(tc, memory_and_energy_model);

@@ -143,7 +143,7 @@ typedef enum et_sys_optype {
     ET_SYS_OP_F32 = 0,   /**< float (fp32 mode) */
     ET_SYS_OP_S8 = 1,    /**< int8 (int8 mode) */
     ET_SYS_OP_F32_Q8 = 2 /**< float quantized to int8 as it is loaded (int8 mode):
-                              q = clamp(round(x / scale), -127, 127) */
+                              q = et_sys_q8(x, scale) */
 } et_sys_optype;
 
 /** An operand: logical element (i,j) is data[i*ld + j], or data[j*ld + i] when trans. */
@@ -205,7 +205,7 @@ et_status et_sys_cycle_fold(const et_sys_config *c, int ru, int cu, int T, const
                             const void *y, void *out, void *scratch, size_t scratch_bytes,
                             uint64_t *cycles, uint64_t *macs);
 
-/* --- int8 quantization stand-in (sys_quant.c)
+/* --- int8 quantization stand-in (sys_array.c)
  * Symmetric, zero point 0: x ~ q * scale with q in [-127, 127]. A stand-in for the int8
  * path of compress/ (issue 4) until that lands, so the simulator can run a quantized
  * model: per-tensor scales for activations, per-row (output channel) scales for weights,
@@ -215,8 +215,11 @@ et_status et_sys_cycle_fold(const et_sys_config *c, int ru, int cu, int T, const
 float et_sys_q8_scale(const float *x, size_t n);
 /** One scale per row of a (rows, cols) matrix with row stride ld. */
 void et_sys_q8_scale_rows(const float *x, int rows, int cols, int ld, float *scales);
-/** clamp(round-half-away(x / scale), -127, 127); NaN gives 0. */
+/** clamp(round-half-away(x * (1/scale)), -127, 127), the reciprocal and the product
+ *  in float; NaN gives 0. */
 int8_t et_sys_q8(float x, float scale);
+/** The same with the reciprocal given: clamp(round-half-away(x * inv_scale)). */
+int8_t et_sys_q8_inv(float x, float inv_scale);
 /** q[i] = et_sys_q8(x[i], scale) over n. */
 void et_sys_q8_quantize(const float *x, size_t n, float scale, int8_t *q);
 

@@ -12,12 +12,14 @@
  * scratch is bounded by the array's size. IS is WS on the transposed product:
  * C^T = B^T . A^T, with A^T's tile stationary and B streamed, exactly as the IS array
  * runs it. Work is split by output tiles, so threads never change the bits.
+ * The int8 stand-in quantizer lives here too: the packer applies it as operands load.
  * Deliberately avoided: allocation (scratch from the caller), libm.
  */
 #include "et_systolic.h"
 
 #define MB 128 /* streamed rows per WS/IS chunk */
 #define KB 128 /* streamed k per OS chunk */
+#define QMAX 4096 /* widest packed tile: array sides and chunks are at most this */
 
 typedef struct {
     const et_sys_config *c;
@@ -48,6 +50,56 @@ size_t et_sys_gemm_scratch_bytes(const et_sys_config *c, int nworkers)
     return slot * (size_t)nworkers + 64;
 }
 
+// --- the int8 stand-in quantizer (et_systolic.h): symmetric, zero point 0, scale
+// max|x|/127; there until compress/ (issue 4) provides calibrated parameters, when the
+// backend should take those instead. No libm: rounding by hand.
+
+static float absf(float x) { return x < 0.0f ? -x : x; }
+
+static float scale_of(float maxabs)
+{
+    /* all zero, or nothing finite: any positive scale quantizes to zeros */
+    if (!(maxabs > 0.0f) || maxabs > 3.0e38f) return 1.0f;
+    return maxabs / 127.0f;
+}
+
+float et_sys_q8_scale(const float *x, size_t n)
+{
+    float m = 0.0f;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float a = absf(x[i]);
+        if (a > m && a <= 3.0e38f) m = a; /* skips inf and NaN */
+    }
+    return scale_of(m);
+}
+
+void et_sys_q8_scale_rows(const float *x, int rows, int cols, int ld, float *scales)
+{
+    int r;
+    for (r = 0; r < rows; r++) scales[r] = et_sys_q8_scale(x + (size_t)r * (size_t)ld, (size_t)cols);
+}
+
+int8_t et_sys_q8_inv(float x, float inv_scale)
+{
+    float v = x * inv_scale;
+    if (!(v == v)) return 0;
+    if (v >= 127.0f) return 127;
+    if (v <= -127.0f) return -127;
+    /* round half away from zero; the add is exact in double (a float add of 0.5 could
+     * round 0.49999997f up) */
+    return (int8_t)(v >= 0.0f ? (int)((double)v + 0.5) : -(int)(0.5 - (double)v));
+}
+
+int8_t et_sys_q8(float x, float scale) { return et_sys_q8_inv(x, 1.0f / scale); }
+
+void et_sys_q8_quantize(const float *x, size_t n, float scale, int8_t *q)
+{
+    size_t i;
+    float inv = 1.0f / scale;
+    for (i = 0; i < n; i++) q[i] = et_sys_q8_inv(x[i], inv);
+}
+
 // --- operands
 
 static size_t at(const et_sys_operand *o, int i, int j)
@@ -64,9 +116,11 @@ static void pack_f(const et_sys_operand *o, int i0, int ni, int j0, int nj, floa
         for (b = 0; b < nj; b++) dst[(size_t)a * nj + b] = x[at(o, i0 + a, j0 + b)];
 }
 
-/* dst(ni, nj) = op(i0.., j0..) as int8 values widened to int32 (quantized on load) */
+/* dst(ni, nj) = op(i0.., j0..) as int8 values widened to int32 (quantized on load,
+ * with the reciprocal of each row's or column's scale taken once per tile) */
 static void pack_i(const et_sys_operand *o, int i0, int ni, int j0, int nj, int32_t *dst)
 {
+    float inv[QMAX];
     int a, b;
     if (o->type == ET_SYS_OP_S8) {
         const int8_t *x = (const int8_t *)o->data;
@@ -74,12 +128,13 @@ static void pack_i(const et_sys_operand *o, int i0, int ni, int j0, int nj, int3
             for (b = 0; b < nj; b++) dst[(size_t)a * nj + b] = x[at(o, i0 + a, j0 + b)];
         return;
     }
+    if (o->scale_axis == 1)
+        for (b = 0; b < nj; b++) inv[b] = 1.0f / o->scale[j0 + b];
     for (a = 0; a < ni; a++) {
         const float *x = (const float *)o->data;
-        for (b = 0; b < nj; b++) {
-            float s = o->scale_axis == 0 ? o->scale[i0 + a] : o->scale_axis == 1 ? o->scale[j0 + b] : o->scale[0];
-            dst[(size_t)a * nj + b] = et_sys_q8(x[at(o, i0 + a, j0 + b)], s);
-        }
+        float ia = 1.0f / o->scale[o->scale_axis == 0 ? i0 + a : 0];
+        for (b = 0; b < nj; b++)
+            dst[(size_t)a * nj + b] = et_sys_q8_inv(x[at(o, i0 + a, j0 + b)], o->scale_axis == 1 ? inv[b] : ia);
     }
 }
 
