@@ -43,7 +43,7 @@ static void list_backend(const char *name)
         return;
     }
     if (et_accel_devices(name, d, MAXDEV, &n, &e) != ET_OK) {
-        printf("%s: %s\n", name, e.msg);
+        printf("%s\n", e.msg); /* "<backend>: why there is no device" */
         return;
     }
     printf("%s: %d device%s\n", name, n, n == 1 ? "" : "s");

@@ -1,0 +1,51 @@
+/* et_cuda_impl.h - what the CUDA driver's C files share: the handle, pointer checks,
+ * error helpers, staging of host ids. Not installed. */
+#ifndef ET_CUDA_IMPL_H
+#define ET_CUDA_IMPL_H
+
+#include <cuda_runtime_api.h>
+#include <cublas_v2.h>
+#include "et_arena.h"
+#include "et_cuda.h"
+#include "et_cuda_kernels.h"
+
+/** A device buffer for host data (token ids), with the host copy last written. */
+typedef struct {
+    void *d;
+    size_t cap;      /* bytes */
+    void *shadow;
+    size_t shadow_n; /* valid bytes of shadow (0: nothing cached) */
+} et__cu_stage;
+
+struct et_cuda {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    char *arena_mem;  /* cudaMalloc'd device arena */
+    size_t arena_bytes;
+    et_arena arena;   /* virtual over arena_mem */
+    et__cu_stage tok, tgt, part;
+    char name[300];
+    char err[600];
+};
+
+/** Records "what: <CUDA error name>: <string>" and returns ET_ERR_DEVICE. */
+et_status et__cu_fail(et_cuda *cu, const char *what, int cuda_err);
+
+/** Records a cuBLAS failure and returns ET_ERR_DEVICE. */
+et_status et__cu_blas_fail(et_cuda *cu, const char *what, cublasStatus_t st);
+
+/** ET_OK when [p, p + n floats) lies in the device arena; else ET_ERR_INVALID with a
+ *  message (a host pointer handed to a device op, say). */
+et_status et__cu_check(et_cuda *cu, const void *p, size_t n);
+
+/** Copies host ids into @p st unless it holds the same bytes already. */
+et_status et__cu_stage_put(et_cuda *cu, et__cu_stage *st, const void *src, size_t bytes);
+
+/** Makes @p st hold at least @p bytes (device and host copy). */
+et_status et__cu_stage_grow(et_cuda *cu, et__cu_stage *st, size_t bytes);
+
+/** Fills the op members of @p be (cuda_ops.c). */
+void et__cu_fill_ops(et_cuda *cu, et_backend *be);
+
+#endif /* ET_CUDA_IMPL_H */
