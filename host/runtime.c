@@ -19,6 +19,11 @@ et_status et_runtime_open(et_runtime *rt, const char *backend, const et_gpt_conf
     et_gpt_config c = *cfg;
     int device = backend && strcmp(backend, "cpu") != 0;
     memset(rt, 0, sizeof *rt);
+    /* a backend that is unknown or not built in: say so before anything else */
+    if (device && (s = et_accel_check(backend, err)) != ET_OK) {
+        if (err) err->status = ET_ERR_DEVICE;
+        return ET_ERR_DEVICE;
+    }
     if ((s = et_gpt_config_check(&c)) != ET_OK)
         return et_error_set(err, s, "invalid model config: vocab %d, context %d, layers %d, heads %d, "
                             "channels %d (all must be positive and channels divisible by heads)",

@@ -129,6 +129,17 @@ static et_status not_built(const char *name, size_t len, et_error *err)
                         (int)len, name, et_accel_built(), len == 4 ? "CUDA" : "OPENCL");
 }
 
+et_status et_accel_check(const char *spec, et_error *err)
+{
+    const char *colon;
+    size_t len;
+    if (!spec) return et_error_set(err, ET_ERR_INVALID, "no backend name");
+    colon = strchr(spec, ':');
+    len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if ((len == 3 && !strncmp(spec, "cpu", 3)) || find(spec, len)) return ET_OK;
+    return not_built(spec, len, err);
+}
+
 et_status et_accel_devices(const char *backend, et_accel_device *out, int max, int *n,
                            et_error *err)
 {

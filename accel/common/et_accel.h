@@ -41,6 +41,13 @@ const char *et_accel_built(void);
 int et_accel_has(const char *name);
 
 /**
+ * Checks a backend name without opening anything: known and built into this build.
+ * @return ET_OK; ET_ERR_INVALID (unknown: the message lists what this build has) or
+ *         ET_ERR_UNSUPPORTED (known, not built in)
+ */
+et_status et_accel_check(const char *spec, et_error *err);
+
+/**
  * Lists the devices of one backend.
  * @param[in]  backend "opencl" or "cuda"
  * @param[out] out     up to @p max devices (may be NULL when max is 0)
