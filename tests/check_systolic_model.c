@@ -131,6 +131,26 @@ START_TEST(linear_ops_match_cpu)
 }
 END_TEST
 
+START_TEST(spec_parse)
+{
+    et_sys_config c;
+    et_error e = {0};
+    ck_assert_int_eq(et_sys_spec_parse(NULL, &c, &e), ET_OK);
+    ck_assert_int_eq(c.rows, 16);
+    ck_assert_int_eq(et_sys_spec_parse("128x64:os:int8", &c, &e), ET_OK);
+    ck_assert_int_eq(c.rows, 128); ck_assert_int_eq(c.cols, 64);
+    ck_assert_int_eq(c.dataflow, ET_SYS_OS); ck_assert_int_eq(c.dtype, ET_SYS_INT8);
+    ck_assert(c.energy.mac_pj == et_sys_energy_default(ET_SYS_INT8).mac_pj);
+    ck_assert_int_eq(et_sys_spec_parse("8x8:is", &c, &e), ET_OK);
+    ck_assert_int_eq(c.dataflow, ET_SYS_IS); ck_assert_int_eq(c.dtype, ET_SYS_FP32);
+    ck_assert_int_eq(et_sys_spec_parse("8x0", &c, &e), ET_ERR_INVALID);
+    ck_assert_int_eq(et_sys_spec_parse("8x8:xs", &c, &e), ET_ERR_INVALID);
+    ck_assert_int_eq(et_sys_spec_parse("8x8:ws:", &c, &e), ET_ERR_INVALID);
+    ck_assert_int_eq(et_sys_spec_parse("8", &c, &e), ET_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(e.msg, "RxC"));
+}
+END_TEST
+
 START_TEST(loss_matches_cpu)
 {
     static const int arrays[][2] = {{16, 16}, {8, 8}, {4, 16}};
@@ -485,6 +505,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_set_timeout(tr, 600);
     tcase_add_test(tc, linear_ops_match_cpu);
+    tcase_add_test(tc, spec_parse);
     tcase_add_test(tc, loss_matches_cpu);
     tcase_add_test(tc, training_step_matches_cpu);
     tcase_add_test(tc, int8_inference_close_to_fp32);

@@ -17,6 +17,7 @@
 
 #include "et_backend.h"
 #include "et_cpu.h"
+#include "et_host.h"
 #include "et_systolic.h"
 
 /** Which product of a linear layer a GEMM computed. */
@@ -78,6 +79,15 @@ size_t et_sys_backend_scratch_bytes(const et_sys_config *cfg, const et_threads *
  */
 et_status et_sys_backend_init(et_backend *be, et_sys_ctx *ctx, const et_sys_config *cfg,
                               const et_threads *th, int max_n, et_sys_record *log, size_t log_cap);
+
+/**
+ * Parses a backend spec's argument, "RxC[:os|ws|is][:fp32|int8]" (e.g. "128x128:os:int8";
+ * the parts after the array may be left out), into a config that starts from
+ * et_sys_config_default(). NULL or "" gives the defaults. For a backend registry:
+ * "systolic:16x16:ws" opens the array with that argument.
+ * @return ET_OK or ET_ERR_INVALID with a message naming the bad part
+ */
+et_status et_sys_spec_parse(const char *arg, et_sys_config *c, et_error *err);
 
 /** Clears the counters, the times and the log (to report one step at a time). */
 void et_sys_backend_reset(et_sys_ctx *ctx);

@@ -12,6 +12,8 @@
  * arena). Deliberately avoided: simulating the attention's inner products on the array
  * (they live inside the one attention op of et_backend; see docs/SYSTOLIC.md).
  */
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "et_sys_backend.h"
 
@@ -302,6 +304,40 @@ et_status et_sys_backend_init(et_backend *be, et_sys_ctx *ctx, const et_sys_conf
                       et_sys_gemm_scratch_bytes(cfg, et_threads_workers(th));
     *be = b;
     return ET_OK;
+}
+
+et_status et_sys_spec_parse(const char *arg, et_sys_config *c, et_error *err)
+{
+    const char *p = arg;
+    char *end;
+    long r, k;
+    et_sys_config_default(c);
+    if (!arg || !*arg) return ET_OK;
+    r = strtol(p, &end, 10);
+    if (end == p || (*end != 'x' && *end != 'X')) goto bad;
+    p = end + 1;
+    k = strtol(p, &end, 10);
+    if (end == p || r < 1 || r > 4096 || k < 1 || k > 4096) goto bad;
+    c->rows = (int)r;
+    c->cols = (int)k;
+    for (p = end; *p == ':';) {
+        size_t n;
+        p++;
+        n = strcspn(p, ":");
+        if (n == 2 && !strncmp(p, "os", 2)) c->dataflow = ET_SYS_OS;
+        else if (n == 2 && !strncmp(p, "ws", 2)) c->dataflow = ET_SYS_WS;
+        else if (n == 2 && !strncmp(p, "is", 2)) c->dataflow = ET_SYS_IS;
+        else if (n == 4 && !strncmp(p, "fp32", 4)) c->dtype = ET_SYS_FP32;
+        else if (n == 4 && !strncmp(p, "int8", 4)) c->dtype = ET_SYS_INT8;
+        else goto bad;
+        p += n;
+    }
+    if (*p) goto bad;
+    c->energy = et_sys_energy_default(c->dtype);
+    return ET_OK;
+bad:
+    return et_error_set(err, ET_ERR_INVALID, "systolic array '%s' must be RxC[:os|ws|is][:fp32|int8] with R and "
+                        "C in 1..4096, e.g. 16x16:ws:fp32", arg);
 }
 
 void et_sys_backend_reset(et_sys_ctx *ctx)
