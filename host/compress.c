@@ -17,6 +17,7 @@
 #include "et_qruntime.h"
 #include "et_runtime.h"
 #include "et_shard.h"
+#include "et_sparse.h"
 
 #define NBINS 2048
 #define SPEED_ROUNDS 5   /* timing rounds per model, best kept */
@@ -33,6 +34,7 @@ void et_compress_opts_init(et_compress_opts *o)
     o->T = 64;
     o->eval_batches = 0;
     o->threads = 1;
+    et_finetune_opts_init(&o->ft);
 }
 
 static size_t file_size(const char *path)
@@ -157,6 +159,33 @@ static void stage_fp32(et_compress_stage *st, const char *name, const et_ckpt *c
     st->tok_s = tok_s;
 }
 
+/* bytes of the int8 blob if the pruned block matrices were stored N:M-packed as int8
+ * values + positions (the dense blob minus those matrices plus their packed form) */
+static size_t compact_int8_bytes(const et_gpt_config *cfg, size_t blob, const et_prune_spec *p)
+{
+    et_tensor_info t[ET_GPT_NTENSORS];
+    size_t b = blob;
+    int k;
+    if (p->kind != 2) return 0;
+    et_gpt_tensors(cfg, t);
+    for (k = 0; k < ET_PRUNE_NMATS; k++) {
+        const et_tensor_info *ti = &t[et_prune_gpt_tensors[k]];
+        int rows = ti->shape[0] * ti->shape[1], cols = ti->shape[2];
+        b -= ti->count;
+        b += et_prune_nm_value_count(rows, cols, p->N, p->M) + et_prune_nm_index_bytes(rows, cols, p->N, p->M);
+    }
+    return b;
+}
+
+static void prune_name(char *buf, size_t cap, const et_compress_opts *o)
+{
+    char what[40], ft[40] = "";
+    if (o->prune.kind == 2) snprintf(what, sizeof what, "pruned %d:%d", o->prune.N, o->prune.M);
+    else snprintf(what, sizeof what, "pruned %.0f%%", 100.0 * o->prune.sparsity);
+    if (o->ft.steps > 0) snprintf(ft, sizeof ft, " +%d ft", o->ft.steps);
+    snprintf(buf, cap, "%s%s", what, ft);
+}
+
 et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error *err)
 {
     et_ckpt c;
@@ -166,9 +195,10 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     uint16_t *val = NULL, *cal = NULL;
     size_t nval = 0, ncal = 0;
     float *lo = NULL, *hi = NULL, loss;
+    uint8_t *mask = NULL;
     double sec;
-    int nb, have_rt = 0, have_qrt = 0;
-    char calpath[1024];
+    int nb, have_rt = 0, have_qrt = 0, fin = 0;
+    char calpath[1024], pname[96] = "";
     et_status s;
     memset(&c, 0, sizeof c);
     memset(&q, 0, sizeof q);
@@ -176,24 +206,30 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     memset(r, 0, sizeof *r);
     if (!o->model || !o->data || !o->out)
         return et_error_set(err, ET_ERR_INVALID, "--model, --data and --out are required");
-    if (o->quant != ET_QMODE_W8A8 && o->quant != ET_QMODE_W8A32)
-        return et_error_set(err, ET_ERR_INVALID, "no pass asked for (--quant w8a8|w8a32)");
+    if (o->quant != 0 && o->quant != ET_QMODE_W8A8 && o->quant != ET_QMODE_W8A32)
+        return et_error_set(err, ET_ERR_INVALID, "--quant must be w8a8 or w8a32");
+    if (!o->quant && !o->prune.kind)
+        return et_error_set(err, ET_ERR_INVALID, "no pass asked for (--quant w8a8|w8a32, --prune 0.5|2:4)");
     if (o->B <= 0 || o->T <= 0 || o->calib_batches <= 0 || !(o->pct > 0.5f && o->pct <= 1.0f))
         return et_error_set(err, ET_ERR_INVALID, "batch, sequence and calibration batches must be positive "
                             "and the percentile in (50, 100]");
     if (et_qmodel_probe(o->model))
         return et_error_set(err, ET_ERR_INVALID, "%s is already a quantized model; compress takes an fp32 "
-                            "checkpoint (edgetrain or llm.c)", o->model);
-    if ((s = et_model_load(o->model, &c, err)) != ET_OK) return s;
-    if (o->T > c.cfg.context) {
-        s = et_error_set(err, ET_ERR_RANGE, "sequence length %d exceeds the model's context %d", o->T, c.cfg.context);
+                            "checkpoint (edgetrain, llm.c or pruned)", o->model);
+    if (et_sparse_probe(o->model)) s = et_sparse_load(o->model, &c, NULL, err);
+    else s = et_model_load(o->model, &c, err);
+    if (s != ET_OK) return s;
+    if (o->T > c.cfg.context || (o->prune.kind && o->ft.steps > 0 && o->ft.T > c.cfg.context)) {
+        s = et_error_set(err, ET_ERR_RANGE, "sequence length %d exceeds the model's context %d",
+                         o->T > c.cfg.context ? o->T : o->ft.T, c.cfg.context);
         goto out;
     }
     if ((s = read_tokens(o->data, c.cfg.vocab, &val, &nval, "evaluation", o->T, err)) != ET_OK) goto out;
     if (o->calib_data) snprintf(calpath, sizeof calpath, "%s", o->calib_data);
     else default_calib(o->data, calpath, sizeof calpath);
-    if (o->quant == ET_QMODE_W8A8 &&
-        (s = read_tokens(calpath, c.cfg.vocab, &cal, &ncal, "calibration", o->T, err)) != ET_OK)
+    if ((o->quant == ET_QMODE_W8A8 || (o->prune.kind && o->ft.steps > 0)) &&
+        (s = read_tokens(calpath, c.cfg.vocab, &cal, &ncal, o->quant == ET_QMODE_W8A8 ? "calibration" : "fine-tuning",
+                         o->quant == ET_QMODE_W8A8 ? o->T : o->ft.T, err)) != ET_OK)
         goto out;
     r->B = o->B; r->T = o->T; r->threads = o->threads;
     /* fp32 baseline: its loss now, its speed later beside the compressed model's */
@@ -207,78 +243,111 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     r->eval_batches = nb;
     r->eval_tokens = (size_t)nb * o->B * o->T;
     if (o->progress) fprintf(o->progress, "fp32: val loss %.4f\n", loss);
+    snprintf(r->calib, sizeof r->calib, "none");
+    /* pruning (+ fine-tune with the masks held) */
+    if (o->prune.kind) {
+        et_compress_stage *st;
+        mask = malloc(et_prune_mask_bytes(c.nparams));
+        if (!mask) { s = et_error_set(err, ET_ERR_NOMEM, "out of memory"); goto out; }
+        if ((s = et_compress_prune(&c.cfg, c.params, &o->prune, &o->ft, cal, ncal, mask, err)) != ET_OK) goto out;
+        et_gpt_set_params(&rt.model, c.params);
+        if ((s = et_eval_windows(et_fwd_gpt, &rt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
+                                 err)) != ET_OK)
+            goto out;
+        prune_name(pname, sizeof pname, o);
+        st = &r->st[r->n++];
+        stage_fp32(st, pname, &c, 0, rt.plan.total, loss, 0.0);
+        st->params = et_prune_count(mask, c.nparams);
+        st->weight_bytes = et_sparse_payload_bytes(&c.cfg, mask, &o->prune);
+        st->dense_kernels = 1;
+        if (o->progress) fprintf(o->progress, "%s: val loss %.4f\n", pname, loss);
+        if (!o->quant) {
+            if ((s = et_sparse_save(o->out, &c.cfg, c.params, mask, &o->prune, c.tokenizer, c.tokenizer_bytes,
+                                    err)) != ET_OK)
+                goto out;
+            st->file_bytes = file_size(o->out);
+            fin = r->n - 1;
+        }
+    }
     /* quantization */
-    q.cfg = c.cfg;
-    q.mode = (et_qmode)o->quant;
-    q.src_nparams = c.nparams;
-    if ((s = et_qgpt_tensors(&c.cfg, q.mode, NULL, &q.blob_bytes)) != ET_OK ||
-        posix_memalign(&q.blob, ET_ALIGN, q.blob_bytes) != 0) {
-        q.blob = NULL;
-        s = et_error_set(err, ET_ERR_NOMEM, "out of memory for the quantized model");
-        goto out;
-    }
-    if (o->quant == ET_QMODE_W8A8) {
-        int ns = et_qgpt_nsites(&c.cfg);
-        lo = malloc(sizeof(float) * (size_t)ns);
-        hi = malloc(sizeof(float) * (size_t)ns);
-        if (!lo || !hi) { s = et_error_set(err, ET_ERR_NOMEM, "out of memory"); goto out; }
-        if ((s = calibrate(o, &c, cal, ncal, lo, hi, err)) != ET_OK) goto out;
-        q.calib_method = (uint32_t)o->calib;
-        q.calib_pct = o->pct;
-        q.calib_batches = (uint32_t)o->calib_batches;
-        if (o->calib == ET_QCALIB_MINMAX)
-            snprintf(r->calib, sizeof r->calib, "min/max over %d batches of %s", o->calib_batches, calpath);
-        else
-            snprintf(r->calib, sizeof r->calib, "percentile %.4g%% over %d batches of %s", 100.0 * o->pct,
-                     o->calib_batches, calpath);
-    } else {
-        snprintf(r->calib, sizeof r->calib, "none (weight-only)");
-    }
-    if ((s = et_qgpt_quantize(&c.cfg, c.params, q.mode, lo, hi, q.blob, q.blob_bytes)) != ET_OK) {
-        et_error_set(err, s, "quantization failed: %s", et_status_str(s));
-        goto out;
-    }
-    q.tokenizer = c.tokenizer;
-    q.tokenizer_bytes = c.tokenizer_bytes;
-    if ((s = et_qmodel_save(o->out, &q, err)) != ET_OK) goto out;
-    /* measure the file as saved */
-    if ((s = et_qmodel_load(o->out, &back, err)) != ET_OK) goto out;
-    if ((s = et_qruntime_open(&qrt, &back, o->B, o->T, o->threads, err)) != ET_OK) goto out;
-    have_qrt = 1;
-    if ((s = et_eval_windows(et_fwd_qgpt, &qrt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
-                             err)) != ET_OK)
-        goto out;
-    {
-        et_compress_stage *st = &r->st[r->n++];
-        memset(st, 0, sizeof *st);
-        snprintf(st->name, sizeof st->name, "%s", o->quant == ET_QMODE_W8A8 ? "int8 w8a8" : "int8 w8a32");
-        st->params = c.nparams;
-        st->weight_bytes = back.blob_bytes;
-        st->file_bytes = file_size(o->out);
-        st->ram_bytes = back.blob_bytes + qrt.plan;
-        st->loss = loss;
-        if (o->progress) fprintf(o->progress, "%s: val loss %.4f\n", st->name, loss);
+    if (o->quant) {
+        q.cfg = c.cfg;
+        q.mode = (et_qmode)o->quant;
+        q.src_nparams = c.nparams;
+        if ((s = et_qgpt_tensors(&c.cfg, q.mode, NULL, &q.blob_bytes)) != ET_OK ||
+            posix_memalign(&q.blob, ET_ALIGN, q.blob_bytes) != 0) {
+            q.blob = NULL;
+            s = et_error_set(err, ET_ERR_NOMEM, "out of memory for the quantized model");
+            goto out;
+        }
+        if (o->quant == ET_QMODE_W8A8) {
+            int ns = et_qgpt_nsites(&c.cfg);
+            lo = malloc(sizeof(float) * (size_t)ns);
+            hi = malloc(sizeof(float) * (size_t)ns);
+            if (!lo || !hi) { s = et_error_set(err, ET_ERR_NOMEM, "out of memory"); goto out; }
+            if ((s = calibrate(o, &c, cal, ncal, lo, hi, err)) != ET_OK) goto out;
+            q.calib_method = (uint32_t)o->calib;
+            q.calib_pct = o->pct;
+            q.calib_batches = (uint32_t)o->calib_batches;
+            if (o->calib == ET_QCALIB_MINMAX)
+                snprintf(r->calib, sizeof r->calib, "min/max over %d batches of %s", o->calib_batches, calpath);
+            else
+                snprintf(r->calib, sizeof r->calib, "percentile %.4g%% over %d batches of %s", 100.0 * o->pct,
+                         o->calib_batches, calpath);
+        } else {
+            snprintf(r->calib, sizeof r->calib, "none (weight-only)");
+        }
+        if ((s = et_qgpt_quantize(&c.cfg, c.params, q.mode, lo, hi, q.blob, q.blob_bytes)) != ET_OK) {
+            et_error_set(err, s, "quantization failed: %s", et_status_str(s));
+            goto out;
+        }
+        q.tokenizer = c.tokenizer;
+        q.tokenizer_bytes = c.tokenizer_bytes;
+        if ((s = et_qmodel_save(o->out, &q, err)) != ET_OK) goto out;
+        /* measure the file as saved */
+        if ((s = et_qmodel_load(o->out, &back, err)) != ET_OK) goto out;
+        if ((s = et_qruntime_open(&qrt, &back, o->B, o->T, o->threads, err)) != ET_OK) goto out;
+        have_qrt = 1;
+        if ((s = et_eval_windows(et_fwd_qgpt, &qrt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
+                                 err)) != ET_OK)
+            goto out;
+        {
+            et_compress_stage *st = &r->st[r->n++];
+            memset(st, 0, sizeof *st);
+            snprintf(st->name, sizeof st->name, "%s%s%s", pname, pname[0] ? " + " : "",
+                     o->quant == ET_QMODE_W8A8 ? "int8 w8a8" : "int8 w8a32");
+            st->params = o->prune.kind ? r->st[r->n - 2].params : c.nparams;
+            st->weight_bytes = back.blob_bytes;
+            st->compact_bytes = o->prune.kind ? compact_int8_bytes(&c.cfg, back.blob_bytes, &o->prune) : 0;
+            st->file_bytes = file_size(o->out);
+            st->ram_bytes = back.blob_bytes + qrt.plan;
+            st->loss = loss;
+            fin = r->n - 1;
+            if (o->progress) fprintf(o->progress, "%s: val loss %.4f\n", st->name, loss);
+        }
     }
     /* speed: rounds alternate between the models and each keeps its best, so a
      * machine shared with other work favours neither */
     {
         double best[2] = {0.0, 0.0};
-        int round, k;
+        int round, k, i;
+        et_gpt_set_params(&rt.model, c.params); /* fp32 (pruned or not): same dense kernels */
         for (round = 0; round < SPEED_ROUNDS; round++)
-            for (k = 0; k < 2; k++) {
+            for (k = 0; k < 1 + have_qrt; k++) {
                 float l;
                 if ((s = et_eval_windows(k ? et_fwd_qgpt : et_fwd_gpt, k ? (void *)&qrt.model : (void *)&rt.model,
                                          val, nval, o->B, o->T, SPEED_BATCHES, &l, &sec, &nb, err)) != ET_OK)
                     goto out;
                 if ((double)nb * o->B * o->T / sec > best[k]) best[k] = (double)nb * o->B * o->T / sec;
             }
-        r->st[0].tok_s = best[0];
-        r->st[1].tok_s = best[1];
+        for (i = 0; i < r->n; i++) r->st[i].tok_s = (have_qrt && i == fin) ? best[1] : best[0];
         r->speed_rounds = SPEED_ROUNDS;
         r->speed_batches = SPEED_BATCHES;
+        r->final = fin;
         if (o->progress)
-            fprintf(o->progress, "speed (best of %d rounds of %d batches): fp32 %.0f tok/s, %s %.0f tok/s\n",
-                    SPEED_ROUNDS, SPEED_BATCHES, best[0], r->st[1].name, best[1]);
+            fprintf(o->progress, "speed (best of %d rounds of %d batches): fp32 %.0f tok/s%s%s%s\n", SPEED_ROUNDS,
+                    SPEED_BATCHES, best[0], have_qrt ? ", " : "", have_qrt ? r->st[fin].name : "", "");
+        if (o->progress && have_qrt) fprintf(o->progress, "  %s %.0f tok/s\n", r->st[fin].name, best[1]);
     }
     snprintf(r->md_path, sizeof r->md_path, "%s.report.md", o->out);
     snprintf(r->json_path, sizeof r->json_path, "%s.report.json", o->out);
@@ -286,6 +355,7 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
 out:
     if (have_rt) et_runtime_close(&rt);
     if (have_qrt) et_qruntime_close(&qrt);
+    free(mask);
     free(lo);
     free(hi);
     free(val);

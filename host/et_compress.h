@@ -5,9 +5,51 @@
 #ifndef ET_COMPRESS_H
 #define ET_COMPRESS_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include "et_host.h"
+#include "et_prune.h"
 #include "et_qgpt.h"
+
+/** A pruning request: "0.5" (unstructured, that share of each matrix) or "2:4" (N:M). */
+typedef struct et_prune_spec {
+    int kind;       /**< 0 none, 1 unstructured magnitude, 2 N:M */
+    float sparsity; /**< unstructured: share dropped, in [0, 1] */
+    int N, M;       /**< N:M: N kept of every M, 1 <= N < M <= 16 */
+} et_prune_spec;
+
+/** Parses "0.5" or "2:4". ET_ERR_INVALID with a message for anything else, a sparsity
+ *  outside [0, 1] or N >= M. */
+et_status et_prune_spec_parse(const char *s, et_prune_spec *p, et_error *err);
+
+/** Fine-tuning after pruning. */
+typedef struct et_finetune_opts {
+    int steps;      /**< AdamW steps (0: one-shot pruning, no fine-tune) */
+    int B, T;
+    float lr;       /**< constant learning rate */
+    int threads;
+    uint64_t seed;  /**< batch sampling */
+    int cubic;      /**< unstructured: raise sparsity on the cubic schedule
+                         s_t = s (1 - (1 - t / (0.75 steps))^3), re-pruning every steps/20 */
+    FILE *progress;
+} et_finetune_opts;
+
+/** Defaults: 0 steps, B 12, T 64 (the baby GPT's training batch), lr 3e-4, 1 thread, cubic on. */
+void et_finetune_opts_init(et_finetune_opts *o);
+
+/**
+ * Prunes the GPT's four weight matrices of every block (et_prune_gpt_tensors; each
+ * layer's matrix to the same sparsity, or N:M along its input dimension) and
+ * fine-tunes with the masks held: after every AdamW step the dropped weights are set
+ * back to zero, so they stay zero (tested).
+ * @param[in,out] params fp32 parameters; unchanged when this fails
+ * @param[in]     train  training tokens for the fine-tune (n >= T + 1 when steps > 0)
+ * @param[out]    mask   et_prune_mask_bytes(nparams): the final keep-mask over all
+ *                       parameters (everything outside the pruned matrices kept)
+ */
+et_status et_compress_prune(const et_gpt_config *cfg, float *params, const et_prune_spec *p,
+                            const et_finetune_opts *fo, const uint16_t *train, size_t n,
+                            uint8_t *mask, et_error *err);
 
 typedef struct et_compress_opts {
     const char *model;      /**< fp32 checkpoint (edgetrain or llm.c) */
@@ -21,23 +63,28 @@ typedef struct et_compress_opts {
     int B, T;               /**< batch and sequence length of calibration and evaluation */
     int eval_batches;       /**< <= 0: the whole evaluation shard */
     int threads;            /**< workers (1 gives single-thread figures) */
+    et_prune_spec prune;    /**< pruning (kind 0: none), applied before quantization */
+    et_finetune_opts ft;    /**< fine-tune after pruning; reads the calibration shard */
     FILE *progress;         /**< progress lines, or NULL */
 } et_compress_opts;
 
 /** One model in the report. */
 typedef struct et_compress_stage {
-    char name[48];
+    char name[160];
     size_t params;       /**< parameters the model stands for */
     size_t weight_bytes; /**< bytes of its weights in memory */
     size_t file_bytes;   /**< size of its file on disk */
     size_t ram_bytes;    /**< weights + inference arena for B x T */
     float loss;          /**< mean validation loss */
     double tok_s;        /**< inference tokens/s over the evaluation */
+    size_t compact_bytes;/**< int8 + N:M: bytes with the pruned matrices packed (0: n/a) */
+    int dense_kernels;   /**< runs the dense fp32 kernels (its tok/s is fp32's) */
 } et_compress_stage;
 
 typedef struct et_compress_report {
     et_compress_stage st[8];
     int n;
+    int final;           /**< the stage written to --out */
     int B, T, eval_batches, threads;
     size_t eval_tokens;
     int speed_rounds, speed_batches; /**< tokens/s: best of rounds of batches, alternating */

@@ -1,18 +1,21 @@
-/* cmd_compress.c - `edgetrain compress`, and `eval` / `sample` on quantized models.
+/* cmd_compress.c - `edgetrain compress`, and `eval` / `sample` on compressed models.
  *
  * main.c dispatches `compress` here and, at the top of cmd_eval and cmd_sample, asks
- * cmd_qmodel_hook() whether --model names a quantized-model file; if so the command
- * runs here on the int8 path with the same flags, so main.c needs no other change.
+ * cmd_qmodel_hook() whether --model names a quantized-model or pruned-model file; if so
+ * the command runs here with the same flags (int8 path, or the pruned model unpacked
+ * onto the fp32 path), so main.c needs no other change.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cmd_compress.h"
 #include "et_compress.h"
+#include "et_runtime.h"
 #include "et_qruntime.h"
 #include "et_rng.h"
 #include "et_sample.h"
 #include "et_shard.h"
+#include "et_sparse.h"
 #include "et_tokenizer.h"
 #include "flags.h"
 
@@ -29,7 +32,7 @@ int cmd_compress(int argc, char **argv)
     et_compress_opts o;
     et_compress_report r;
     et_error e = {0};
-    const char *quant = NULL, *calib = "percentile";
+    const char *quant = NULL, *calib = "percentile", *prune = NULL;
     float pct;
     int help = 0, quiet = 0, i;
     flag f[] = {
@@ -46,23 +49,41 @@ int cmd_compress(int argc, char **argv)
         {"threads", 0, F_INT, NULL, "worker threads (1: single-thread figures; 0: all cores)"},
         {"out", 'o', F_STR, NULL, "compressed model file (report beside it: .report.md, .report.json)"},
         {"quiet", 'q', F_BOOL, &quiet, "no progress lines"},
+        {"prune", 0, F_STR, &prune, "magnitude pruning of the block matrices: a sparsity (0.5) or N:M (2:4)"},
+        {"finetune-steps", 0, F_INT, NULL, "AdamW steps after pruning, masks held (0: one-shot)"},
+        {"finetune-lr", 0, F_FLOAT, NULL, "fine-tune learning rate (constant)"},
+        {"finetune-batch", 0, F_INT, NULL, "fine-tune sequences per step"},
     };
     et_compress_opts_init(&o);
+    f[14].ptr = &o.ft.steps; f[15].ptr = &o.ft.lr; f[16].ptr = &o.ft.B;
     pct = 100.0f * o.pct;
     f[0].ptr = &o.model; f[1].ptr = &o.data; f[2].ptr = &o.calib_data; f[5].ptr = &pct;
     f[6].ptr = &o.calib_batches; f[7].ptr = &o.B; f[8].ptr = &o.T; f[9].ptr = &o.eval_batches;
     f[10].ptr = &o.threads; f[11].ptr = &o.out;
     if (flags_parse("compress", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
-        flags_usage("compress", "Quantizes an fp32 model to int8 and reports size, loss and speed "
-                    "before and after.", f, NF(f));
+        flags_usage("compress", "Prunes and/or quantizes an fp32 model (pruning first) and reports size, "
+                    "loss and speed before and after.", f, NF(f));
         return 0;
     }
-    if (!o.model || !o.data || !o.out || !quant) {
-        fprintf(stderr, "edgetrain compress: --model, --data, --quant and --out are required\n");
+    if (!o.model || !o.data || !o.out || (!quant && !prune)) {
+        fprintf(stderr, "edgetrain compress: --model, --data, --out and a pass (--quant and/or --prune) are required\n");
         return 2;
     }
-    if (!strcmp(quant, "w8a8")) o.quant = ET_QMODE_W8A8;
+    o.quant = 0;
+    if (prune && et_prune_spec_parse(prune, &o.prune, &e) != ET_OK) {
+        fprintf(stderr, "edgetrain compress: %s\n", e.msg);
+        return 2;
+    }
+    if (o.ft.steps < 0 || !(o.ft.lr > 0) || o.ft.B <= 0) {
+        fprintf(stderr, "edgetrain compress: --finetune-steps must be >= 0, --finetune-lr and --finetune-batch positive\n");
+        return 2;
+    }
+    o.ft.threads = o.threads;
+    o.ft.T = o.T;
+    o.ft.progress = quiet ? NULL : stdout;
+    if (!quant) {
+    } else if (!strcmp(quant, "w8a8")) o.quant = ET_QMODE_W8A8;
     else if (!strcmp(quant, "w8a32")) o.quant = ET_QMODE_W8A32;
     else {
         fprintf(stderr, "edgetrain compress: --quant must be w8a8 or w8a32, got '%s'\n", quant);
@@ -96,6 +117,41 @@ int cmd_compress(int argc, char **argv)
 
 // --- eval and sample on a quantized model
 
+/* a pruned-model file: unpacked to dense fp32 and run on the fp32 path */
+static int sparse_eval(const char *model, const char *data, int B, int T, int batches, int threads)
+{
+    et_ckpt c;
+    et_runtime rt;
+    et_error e = {0};
+    uint16_t *toks = NULL;
+    size_t n = 0, i;
+    float loss;
+    int rc = 0;
+    if (!data) { fprintf(stderr, "edgetrain eval: --data is required\n"); return 2; }
+    if (et_sparse_load(model, &c, NULL, &e) != ET_OK) return fail("eval", &e);
+    if (et_shard_read(data, &toks, &n, &e) != ET_OK) { et_ckpt_free(&c); return fail("eval", &e); }
+    for (i = 0; i < n; i++)
+        if (toks[i] >= c.cfg.vocab) {
+            fprintf(stderr, "edgetrain eval: error: %s: token %u at position %zu is outside the model's "
+                    "vocabulary of %d\n", data, toks[i], i, c.cfg.vocab);
+            free(toks); et_ckpt_free(&c);
+            return 1;
+        }
+    if (et_runtime_open(&rt, "cpu", &c.cfg, B, T, ET_GPT_INFER, threads, &e) != ET_OK) {
+        free(toks); et_ckpt_free(&c);
+        return fail("eval", &e);
+    }
+    et_gpt_set_params(&rt.model, c.params);
+    if (et_eval_windows(et_fwd_gpt, &rt.model, toks, n, B, T, batches, &loss, NULL, NULL, &e) != ET_OK)
+        rc = fail("eval", &e);
+    else
+        printf("loss %.6f\n", loss);
+    et_runtime_close(&rt);
+    free(toks);
+    et_ckpt_free(&c);
+    return rc;
+}
+
 static int qeval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *backend = "cpu";
@@ -116,6 +172,7 @@ static int qeval(int argc, char **argv)
     size_t n = 0, i;
     float loss;
     if (flags_parse("eval", f, NF(f), argc, argv, &help)) return 2;
+    if (et_sparse_probe(model)) return sparse_eval(model, data, B, T, batches, threads);
     if (!data) { fprintf(stderr, "edgetrain eval: --data is required\n"); return 2; }
     if (strcmp(backend, "cpu")) {
         fprintf(stderr, "edgetrain eval: error: quantized models run on the cpu backend only\n");
@@ -148,7 +205,7 @@ static int qeval(int argc, char **argv)
 static int qsample(int argc, char **argv)
 {
     const char *model = NULL, *prompt = "\n", *tokpath = NULL, *backend = "cpu";
-    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc = 0, i;
+    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc = 0, i, sparse;
     float temp = 1.0f;
     flag f[] = {
         {"model", 'm', F_STR, &model, "checkpoint"},
@@ -162,37 +219,49 @@ static int qsample(int argc, char **argv)
         {"backend", 0, F_STR, &backend, "cpu"},
     };
     et_qmodel q;
-    et_qruntime rt;
+    et_ckpt c;
+    et_qruntime qrt;
+    et_runtime rt;
     et_tokenizer *tok = NULL;
     et_error e = {0};
+    et_gpt_config cfg;
+    const void *tokblob;
+    size_t tokbytes;
     int32_t *ids = NULL;
     size_t nids = 0, cap, plen, unk = 0;
     float *logits = NULL, *scratch = NULL;
     et_rng rng;
+    memset(&q, 0, sizeof q);
+    memset(&c, 0, sizeof c);
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
     if (len < 0 || topk < 0 || !(temp >= 0)) {
         fprintf(stderr, "edgetrain sample: --length, --top-k and --temperature must be >= 0\n");
         return 2;
     }
-    if (et_qmodel_load(model, &q, &e) != ET_OK) return fail("sample", &e);
-    if (tokpath ? et_tok_load(tokpath, &tok, &e) != ET_OK
-                : q.tokenizer_bytes ? et_tok_deserialize(q.tokenizer, q.tokenizer_bytes, &tok, &e) != ET_OK
-                                    : (et_error_set(&e, ET_ERR_INVALID, "%s has no tokenizer inside; pass "
-                                                    "--tokenizer FILE", model), 1)) {
-        et_qmodel_free(&q);
+    sparse = et_sparse_probe(model);
+    if (sparse ? et_sparse_load(model, &c, NULL, &e) != ET_OK : et_qmodel_load(model, &q, &e) != ET_OK)
         return fail("sample", &e);
+    cfg = sparse ? c.cfg : q.cfg;
+    tokblob = sparse ? c.tokenizer : q.tokenizer;
+    tokbytes = sparse ? c.tokenizer_bytes : q.tokenizer_bytes;
+    if (tokpath ? et_tok_load(tokpath, &tok, &e) != ET_OK
+                : tokbytes ? et_tok_deserialize(tokblob, tokbytes, &tok, &e) != ET_OK
+                           : (et_error_set(&e, ET_ERR_INVALID, "%s has no tokenizer inside; pass "
+                                           "--tokenizer FILE", model), 1)) {
+        rc = fail("sample", &e);
+        goto out;
     }
-    if ((int)et_tok_vocab_size(tok) > q.cfg.vocab) {
+    if ((int)et_tok_vocab_size(tok) > cfg.vocab) {
         fprintf(stderr, "edgetrain sample: error: tokenizer vocabulary %u is larger than the model's %d\n",
-                et_tok_vocab_size(tok), q.cfg.vocab);
+                et_tok_vocab_size(tok), cfg.vocab);
         rc = 1;
         goto out;
     }
     plen = strlen(prompt);
     cap = plen + (size_t)len + 1;
     ids = malloc(sizeof(int32_t) * cap);
-    logits = malloc(sizeof(float) * (size_t)q.cfg.vocab);
-    scratch = malloc(sizeof(float) * (size_t)q.cfg.vocab);
+    logits = malloc(sizeof(float) * (size_t)cfg.vocab);
+    scratch = malloc(sizeof(float) * (size_t)cfg.vocab);
     if (!ids || !logits || !scratch) { rc = 1; fprintf(stderr, "edgetrain sample: out of memory\n"); goto out; }
     if (et_tok_encode_i32(tok, prompt, plen, ids, cap, &nids, 1u, &unk) != ET_OK) {
         fprintf(stderr, "edgetrain sample: error: cannot encode the prompt\n");
@@ -200,19 +269,24 @@ static int qsample(int argc, char **argv)
         goto out;
     }
     if (nids == 0) ids[nids++] = 0;
-    if (et_qruntime_open(&rt, &q, 1, q.cfg.context, threads, &e) != ET_OK) {
+    if (sparse ? et_runtime_open(&rt, "cpu", &cfg, 1, cfg.context, ET_GPT_INFER, threads, &e) != ET_OK
+               : et_qruntime_open(&qrt, &q, 1, cfg.context, threads, &e) != ET_OK) {
         rc = fail("sample", &e);
         goto out;
     }
+    if (sparse) et_gpt_set_params(&rt.model, c.params);
     et_rng_seed(&rng, (uint64_t)(unsigned)seed);
     fwrite(prompt, 1, plen, stdout);
     for (i = 0; i < len; i++) {
-        size_t start = nids > (size_t)q.cfg.context ? nids - (size_t)q.cfg.context : 0;
+        size_t start = nids > (size_t)cfg.context ? nids - (size_t)cfg.context : 0;
         int T = (int)(nids - start), next;
         char buf[64];
         size_t nb = 0;
-        if (et_qgpt_forward(&rt.model, ids + start, NULL, 1, T) != ET_OK ||
-            et_qgpt_logits(&rt.model, 0, T - 1, logits) != ET_OK ||
+        et_status s1 = sparse ? et_gpt_forward(&rt.model, ids + start, NULL, 1, T)
+                              : et_qgpt_forward(&qrt.model, ids + start, NULL, 1, T);
+        if (s1 == ET_OK)
+            s1 = sparse ? et_gpt_logits(&rt.model, 0, T - 1, logits) : et_qgpt_logits(&qrt.model, 0, T - 1, logits);
+        if (s1 != ET_OK ||
             et_sample_token(logits, (int)et_tok_vocab_size(tok), temp, topk, scratch, &rng, &next) != ET_OK) {
             fprintf(stderr, "\nedgetrain sample: error: generation failed\n");
             rc = 1;
@@ -222,11 +296,13 @@ static int qsample(int argc, char **argv)
         if (et_tok_decode_i32(tok, &ids[nids - 1], 1, buf, sizeof buf, &nb) == ET_OK) fwrite(buf, 1, nb, stdout);
     }
     printf("\n");
-    et_qruntime_close(&rt);
+    if (sparse) et_runtime_close(&rt);
+    else et_qruntime_close(&qrt);
 out:
     free(ids); free(logits); free(scratch);
     et_tok_free(tok);
     et_qmodel_free(&q);
+    et_ckpt_free(&c);
     return rc;
 }
 
@@ -238,7 +314,7 @@ int cmd_qmodel_hook(const char *cmd, int argc, char **argv, int *rc)
         if ((!strcmp(argv[i], "--model") || !strcmp(argv[i], "-m")) && i + 1 < argc) model = argv[i + 1];
         else if (!strncmp(argv[i], "--model=", 8)) model = argv[i] + 8;
     }
-    if (!model || !et_qmodel_probe(model)) return 0;
+    if (!model || (!et_qmodel_probe(model) && !et_sparse_probe(model))) return 0;
     if (!strcmp(cmd, "eval")) *rc = qeval(argc, argv);
     else if (!strcmp(cmd, "sample")) *rc = qsample(argc, argv);
     else return 0;

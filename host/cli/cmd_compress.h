@@ -5,7 +5,7 @@
 /** `edgetrain compress`: returns the process exit code. */
 int cmd_compress(int argc, char **argv);
 
-/** If --model in argv names a quantized-model file, runs command @p cmd ("eval" or
+/** If --model in argv names a quantized-model or pruned-model file, runs command @p cmd ("eval" or
  *  "sample") on it, stores the exit code in *rc and returns 1; otherwise returns 0. */
 int cmd_qmodel_hook(const char *cmd, int argc, char **argv, int *rc);
 
