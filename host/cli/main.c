@@ -431,7 +431,6 @@ static void usage(void)
            "  eval      mean loss of a model on a token shard\n"
            "  sample    generate text from a model\n"
            "  info      config, parameter count and exact memory plan of a model\n"
-           "  compress  quantize a model to int8 (w8a8 | w8a32) with a size/loss/speed report\n"
            "  compress  prune (0.5 | 2:4) and/or quantize (w8a8 | w8a32) a model, with a report\n"
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
            "  devices   list the devices each backend finds; --bench times training on one\n"
