@@ -497,6 +497,23 @@ START_TEST(memory_and_energy_model)
     ck_assert(fabs(e[0] - (double)s.macs * 4.6) < 1e-6 * e[0]);
     ck_assert(fabs(e[3] - e[0] - e[1] - e[2]) < 1e-9 * e[3]);
     ck_assert(e[2] == 160.0 * (double)(s.dram_read[0] + s.dram_read[1] + s.dram_read[2] + s.dram_write[2]));
+    /* the stall timeline by hand: WS 16x16 fp32, M=N=16, K=32 (two K folds of P=62
+     * cycles), 4 bytes/cycle. Fold 0 waits for its 2048 bytes (512 cycles); fold 1's
+     * 2048 bytes are fetched from 512 to 1024 while fold 0 runs 512..574; fold 1 runs
+     * 1024..1086; the 1024-byte result is written 1086..1342: stall 1342 - 124 = 1218.
+     * Double-buffered (fold 0 lasts R + max(T,R) = 32, fold 1 max(T,R) + 30 = 46):
+     * 512..544, then 1024..1070, write to 1326: stall 1326 - 78 = 1248 */
+    c = cfg_of(16, 16, ET_SYS_WS, ET_SYS_FP32);
+    c.dram_bytes_per_cycle = 4.0;
+    memset(&s, 0, sizeof s);
+    et_sys_gemm_timing(&c, 16, 16, 32, &s);
+    ck_assert_uint_eq(s.compute_cycles, 124);
+    ck_assert_uint_eq(s.stall_cycles, 1218);
+    ck_assert_uint_eq(s.db_compute_cycles, 78);
+    ck_assert_uint_eq(s.db_stall_cycles, 1248);
+    ck_assert_uint_eq(s.dram_read[0] + s.dram_read[1], 4096);
+    ck_assert_uint_eq(s.dram_write[2], 1024);
+    ck_assert_uint_eq(s.sram_read[2], 1024 + 1024); /* accumulate in fold 1, read out */
     /* double-buffered schedule: P + (folds - 1) max(T, R) */
     c = cfg_of(16, 16, ET_SYS_WS, ET_SYS_FP32);
     ck_assert_uint_eq(et_sys_compute_cycles_db(&c, 64, 64, 64), (2 * 16 + 16 + 64 - 2) + 15 * 64);
