@@ -29,8 +29,8 @@ typedef struct et_sys_layer {
     int M, N, K;
 } et_sys_layer;
 
-/** "array 16x16 ws fp32 (word 4 B, accumulator 4 B), SRAM A/B/C 512/512/256 KiB,
- *  DRAM 16 B/cycle, clock 1000 MHz, energy ..." */
+/** Two lines: "array 16x16 ws fp32: word 4 B, accumulator 4 B; SRAM A/B/C 1024/1024/512
+ *  KiB; DRAM 32 B/cycle; clock 1000 MHz; folds back to back" and the energy table. */
 void et_sys_report_config(FILE *f, const et_sys_config *c);
 
 /** The report of one GEMM as "key (unit): value" lines, ending with "cycles <total>"
