@@ -5,7 +5,8 @@
 # gcc compiles against the CUDA runtime and cuBLAS headers. No GPU is needed to build or
 # link; without one the driver reports "no CUDA device".
 NVCC ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
-CUDA ?= $(if $(NVCC),1,0)
+# only for the host board by default: a cross board (boards/NAME.mk) sets CUDA=1 itself
+CUDA ?= $(if $(and $(NVCC),$(filter host,$(board))),1,0)
 ifeq ($(CUDA),1)
 ifeq ($(NVCC),)
 $(error CUDA=1 but no nvcc: install the CUDA toolkit or set NVCC=/path/to/nvcc)

@@ -5,7 +5,8 @@
 # The kernels are the .cl files below, joined in this order (reduce.cl first: the others
 # use its helpers) into one C string, $(BUILD)/gen/et_opencl_src.h, that
 # opencl_driver.c includes and builds once per context.
-OPENCL ?= 1
+# On by default for the host board; another board (boards/NAME.mk) sets OPENCL=1 to want it.
+OPENCL ?= $(if $(filter host,$(board)),1,0)
 ifeq ($(OPENCL),1)
 OPENCL_CL  := accel/opencl/reduce.cl accel/opencl/elementwise.cl accel/opencl/norm.cl \
               accel/opencl/attention.cl
