@@ -208,8 +208,12 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
         return et_error_set(err, ET_ERR_INVALID, "--model, --data and --out are required");
     if (o->quant != 0 && o->quant != ET_QMODE_W8A8 && o->quant != ET_QMODE_W8A32)
         return et_error_set(err, ET_ERR_INVALID, "--quant must be w8a8 or w8a32");
-    if (!o->quant && !o->prune.kind)
-        return et_error_set(err, ET_ERR_INVALID, "no pass asked for (--quant w8a8|w8a32, --prune 0.5|2:4)");
+    if (!o->quant && !o->prune.kind && !o->lowrank.kind)
+        return et_error_set(err, ET_ERR_INVALID, "no pass asked for (--quant w8a8|w8a32, --prune 0.5|2:4, "
+                            "--lowrank energy=0.9|params=0.5)");
+    if (o->prune.kind && o->lowrank.kind)
+        return et_error_set(err, ET_ERR_INVALID, "--lowrank and --prune do not combine (pruning the product "
+                            "would undo the factorization); either can go with --quant");
     if (o->B <= 0 || o->T <= 0 || o->calib_batches <= 0 || !(o->pct > 0.5f && o->pct <= 1.0f))
         return et_error_set(err, ET_ERR_INVALID, "batch, sequence and calibration batches must be positive "
                             "and the percentile in (50, 100]");
@@ -265,6 +269,35 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
             if ((s = et_sparse_save(o->out, &c.cfg, c.params, mask, &o->prune, c.tokenizer, c.tokenizer_bytes,
                                     err)) != ET_OK)
                 goto out;
+            st->file_bytes = file_size(o->out);
+            fin = r->n - 1;
+        }
+    }
+    /* low-rank MLP matrices */
+    if (o->lowrank.kind) {
+        et_compress_stage *st;
+        size_t fact = 0;
+        if ((s = et_compress_lowrank(&c.cfg, c.params, &o->lowrank, &fact, err)) != ET_OK) goto out;
+        et_gpt_set_params(&rt.model, c.params);
+        if ((s = et_eval_windows(et_fwd_gpt, &rt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
+                                 err)) != ET_OK)
+            goto out;
+        snprintf(pname, sizeof pname, "low-rank MLP %s=%g", o->lowrank.kind == 1 ? "energy"
+                 : o->lowrank.kind == 2 ? "params" : "rank", (double)o->lowrank.value);
+        st = &r->st[r->n++];
+        stage_fp32(st, pname, &c, 0, rt.plan.total, loss, 0.0);
+        st->params = fact;
+        st->weight_bytes = fact * sizeof(float);
+        st->dense_kernels = 1;
+        st->factored = 1;
+        if (o->progress) fprintf(o->progress, "%s: val loss %.4f\n", pname, loss);
+        if (!o->quant) {
+            et_ckpt w = c;
+            w.adam_m = w.adam_v = NULL;
+            w.train_state = NULL;
+            w.train_state_bytes = 0;
+            w.step = 0;
+            if ((s = et_ckpt_save(o->out, &w, err)) != ET_OK) goto out;
             st->file_bytes = file_size(o->out);
             fin = r->n - 1;
         }

@@ -71,7 +71,11 @@ static void markdown(sbuf *s, const et_compress_report *r)
     }
     for (i = 0; i < r->n; i++) {
         const et_compress_stage *x = &r->st[i];
-        if (x->dense_kernels)
+        if (x->factored)
+            sb_printf(s, "\n- %s: parameters and weight bytes count each MLP matrix as its factors A (OC x r) and "
+                         "B (r x K); the file stores their product dense and runs on the dense fp32 kernels.\n",
+                      x->name);
+        else if (x->dense_kernels)
             sb_printf(s, "\n- %s: its file keeps the pruned matrices packed (weight bytes); loaded, they are "
                          "unpacked and run on the dense fp32 kernels, so its tokens/s is the fp32 model's.\n", x->name);
         if (x->compact_bytes)

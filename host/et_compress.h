@@ -22,6 +22,27 @@ typedef struct et_prune_spec {
  *  outside [0, 1] or N >= M. */
 et_status et_prune_spec_parse(const char *s, et_prune_spec *p, et_error *err);
 
+/** A low-rank request for the MLP matrices (fc, fcproj of every block):
+ *  "energy=0.9" (keep that share of sum s_i^2), "params=0.5" (the factored pair within
+ *  that share of the matrix's parameters) or "rank=R". */
+typedef struct et_lowrank_spec {
+    int kind;    /**< 0 none, 1 energy, 2 params, 3 rank */
+    float value; /**< energy or share in (0, 1], or the rank */
+} et_lowrank_spec;
+
+/** Parses a low-rank request; ET_ERR_INVALID with a message otherwise. */
+et_status et_lowrank_spec_parse(const char *s, et_lowrank_spec *p, et_error *err);
+
+/**
+ * Replaces each MLP matrix W by its truncated-SVD product A.B (stored dense, so every
+ * fp32 path runs it; the factored form is what the report counts).
+ * @param[in,out] params   unchanged when this fails
+ * @param[out]    factored parameters of the model with A and B in place of each W
+ * @return ET_OK, ET_ERR_RANGE (a rank larger than a matrix has), ET_ERR_INVALID, ET_ERR_NOMEM
+ */
+et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_lowrank_spec *p,
+                              size_t *factored, et_error *err);
+
 /** Fine-tuning after pruning. */
 typedef struct et_finetune_opts {
     int steps;      /**< AdamW steps (0: one-shot pruning, no fine-tune) */
@@ -65,6 +86,7 @@ typedef struct et_compress_opts {
     int threads;            /**< workers (1 gives single-thread figures) */
     et_prune_spec prune;    /**< pruning (kind 0: none), applied before quantization */
     et_finetune_opts ft;    /**< fine-tune after pruning; reads the calibration shard */
+    et_lowrank_spec lowrank;/**< low-rank MLP (kind 0: none), before quantization; not with pruning */
     FILE *progress;         /**< progress lines, or NULL */
 } et_compress_opts;
 
@@ -79,6 +101,7 @@ typedef struct et_compress_stage {
     double tok_s;        /**< inference tokens/s over the evaluation */
     size_t compact_bytes;/**< int8 + N:M: bytes with the pruned matrices packed (0: n/a) */
     int dense_kernels;   /**< runs the dense fp32 kernels (its tok/s is fp32's) */
+    int factored;        /**< low-rank: weights counted factored, stored as the product */
 } et_compress_stage;
 
 typedef struct et_compress_report {

@@ -32,7 +32,7 @@ int cmd_compress(int argc, char **argv)
     et_compress_opts o;
     et_compress_report r;
     et_error e = {0};
-    const char *quant = NULL, *calib = "percentile", *prune = NULL;
+    const char *quant = NULL, *calib = "percentile", *prune = NULL, *lowrank = NULL;
     float pct;
     int help = 0, quiet = 0, i;
     flag f[] = {
@@ -53,6 +53,7 @@ int cmd_compress(int argc, char **argv)
         {"finetune-steps", 0, F_INT, NULL, "AdamW steps after pruning, masks held (0: one-shot)"},
         {"finetune-lr", 0, F_FLOAT, NULL, "fine-tune learning rate (constant)"},
         {"finetune-batch", 0, F_INT, NULL, "fine-tune sequences per step"},
+        {"lowrank", 0, F_STR, &lowrank, "truncated SVD of the MLP matrices: energy=0.9 | params=0.5 | rank=R"},
     };
     et_compress_opts_init(&o);
     f[14].ptr = &o.ft.steps; f[15].ptr = &o.ft.lr; f[16].ptr = &o.ft.B;
@@ -62,12 +63,17 @@ int cmd_compress(int argc, char **argv)
     f[10].ptr = &o.threads; f[11].ptr = &o.out;
     if (flags_parse("compress", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
-        flags_usage("compress", "Prunes and/or quantizes an fp32 model (pruning first) and reports size, "
+        flags_usage("compress", "Prunes or factorizes, then quantizes, an fp32 model and reports size, "
                     "loss and speed before and after.", f, NF(f));
         return 0;
     }
-    if (!o.model || !o.data || !o.out || (!quant && !prune)) {
-        fprintf(stderr, "edgetrain compress: --model, --data, --out and a pass (--quant and/or --prune) are required\n");
+    if (!o.model || !o.data || !o.out || (!quant && !prune && !lowrank)) {
+        fprintf(stderr, "edgetrain compress: --model, --data, --out and a pass (--quant, --prune, --lowrank) are "
+                        "required\n");
+        return 2;
+    }
+    if (lowrank && et_lowrank_spec_parse(lowrank, &o.lowrank, &e) != ET_OK) {
+        fprintf(stderr, "edgetrain compress: %s\n", e.msg);
         return 2;
     }
     o.quant = 0;
