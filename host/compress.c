@@ -349,7 +349,7 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
             memset(st, 0, sizeof *st);
             snprintf(st->name, sizeof st->name, "%s%s%s", pname, pname[0] ? " + " : "",
                      o->quant == ET_QMODE_W8A8 ? "int8 w8a8" : "int8 w8a32");
-            st->params = o->prune.kind ? r->st[r->n - 2].params : c.nparams;
+            st->params = (o->prune.kind || o->lowrank.kind) ? r->st[r->n - 2].params : c.nparams;
             st->weight_bytes = back.blob_bytes;
             st->compact_bytes = o->prune.kind ? compact_int8_bytes(&c.cfg, back.blob_bytes, &o->prune) : 0;
             st->file_bytes = file_size(o->out);
@@ -377,10 +377,12 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
         r->speed_rounds = SPEED_ROUNDS;
         r->speed_batches = SPEED_BATCHES;
         r->final = fin;
-        if (o->progress)
-            fprintf(o->progress, "speed (best of %d rounds of %d batches): fp32 %.0f tok/s%s%s%s\n", SPEED_ROUNDS,
-                    SPEED_BATCHES, best[0], have_qrt ? ", " : "", have_qrt ? r->st[fin].name : "", "");
-        if (o->progress && have_qrt) fprintf(o->progress, "  %s %.0f tok/s\n", r->st[fin].name, best[1]);
+        if (o->progress) {
+            fprintf(o->progress, "speed (best of %d rounds of %d batches): fp32 %.0f tok/s", SPEED_ROUNDS,
+                    SPEED_BATCHES, best[0]);
+            if (have_qrt) fprintf(o->progress, ", %s %.0f tok/s", r->st[fin].name, best[1]);
+            fprintf(o->progress, "\n");
+        }
     }
     snprintf(r->md_path, sizeof r->md_path, "%s.report.md", o->out);
     snprintf(r->json_path, sizeof r->json_path, "%s.report.json", o->out);
