@@ -19,9 +19,10 @@ CUDA_CU    := accel/cuda/kernels_elementwise.cu accel/cuda/kernels_norm.cu \
               accel/cuda/kernels_attention.cu
 CUDA_CU_OBJ := $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CUDA_CU))
 ACCEL_SRC     += accel/cuda/cuda_driver.c accel/cuda/cuda_ops.c
-ACCEL_CFLAGS  += -DET_HAVE_CUDA -I$(CUDA_HOME)/include
+ACCEL_CFLAGS  += -DET_HAVE_CUDA -I$(CUDA_HOME)/include -DET_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
 ACCEL_INCS    += -Iaccel/cuda
-ACCEL_LIBS    += -Wl,--as-needed -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+# cuBLAS is dlopen'ed when a device opens (cuda_driver.c says why); cudart is linked
+ACCEL_LIBS    += -Wl,--as-needed -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl
 ACCEL_HEADERS += accel/cuda/et_cuda.h
 
 # a fragment's first rule would otherwise become make's default goal (the Makefile's is all)

@@ -6,10 +6,17 @@
  * reason: this is what CI without a GPU sees. Deliberately absent: pinned host memory,
  * peer access, several devices.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "et_cuda_impl.h"
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#ifndef ET_CUDA_LIBDIR
+#define ET_CUDA_LIBDIR "/usr/local/cuda/lib64"
+#endif
 
 et_status et__cu_fail(et_cuda *cu, const char *what, int e)
 {
@@ -71,6 +78,35 @@ static void describe(int i, et_accel_device *o)
     o->is_gpu = 1;
 }
 
+/* dlopens cuBLAS (the major version this was built against) and finds its entry points */
+static et_status load_blas(et_cuda *cu)
+{
+    static const char *const paths[] = {
+        "libcublas.so." STR(CUBLAS_VER_MAJOR), ET_CUDA_LIBDIR "/libcublas.so." STR(CUBLAS_VER_MAJOR),
+        "libcublas.so", NULL};
+    static const char *const names[] = {"cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2",
+                                        "cublasSetMathMode", "cublasSgemm_v2"};
+    void **slot[5];
+    int i;
+    slot[0] = (void **)(void *)&cu->bl.create;
+    slot[1] = (void **)(void *)&cu->bl.destroy;
+    slot[2] = (void **)(void *)&cu->bl.set_stream;
+    slot[3] = (void **)(void *)&cu->bl.set_math_mode;
+    slot[4] = (void **)(void *)&cu->bl.sgemm;
+    for (i = 0; paths[i] && !cu->bl.lib; i++) cu->bl.lib = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
+    if (!cu->bl.lib) {
+        snprintf(cu->err, sizeof cu->err, "cuda: cannot load cuBLAS (libcublas.so.%d): %s",
+                 CUBLAS_VER_MAJOR, dlerror());
+        return ET_ERR_DEVICE;
+    }
+    for (i = 0; i < 5; i++)
+        if (!(*slot[i] = dlsym(cu->bl.lib, names[i]))) {
+            snprintf(cu->err, sizeof cu->err, "cuda: cuBLAS lacks %s", names[i]);
+            return ET_ERR_DEVICE;
+        }
+    return ET_OK;
+}
+
 et_status et_cuda_devices(et_accel_device *out, int max, int *n, et_error *err)
 {
     int i;
@@ -105,10 +141,11 @@ et_status et_cuda_open(et_cuda **out, int device, et_error *err)
         s = et__cu_fail(cu, "cudaSetDevice/cudaStreamCreate", e);
         goto fail;
     }
-    if ((bs = cublasCreate(&cu->blas)) != CUBLAS_STATUS_SUCCESS ||
-        (bs = cublasSetStream(cu->blas, cu->stream)) != CUBLAS_STATUS_SUCCESS ||
-        (bs = cublasSetMathMode(cu->blas, tf32 && *tf32 == '1' ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                               : CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+    if ((s = load_blas(cu)) != ET_OK) goto fail;
+    if ((bs = cu->bl.create(&cu->blas)) != CUBLAS_STATUS_SUCCESS ||
+        (bs = cu->bl.set_stream(cu->blas, cu->stream)) != CUBLAS_STATUS_SUCCESS ||
+        (bs = cu->bl.set_math_mode(cu->blas, tf32 && *tf32 == '1' ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                                  : CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
         s = et__cu_blas_fail(cu, "cublasCreate", bs);
         goto fail;
     }
@@ -250,7 +287,8 @@ void et_cuda_close(et_cuda *cu)
     stage_free(&cu->tgt);
     stage_free(&cu->part);
     if (cu->arena_mem) cudaFree(cu->arena_mem);
-    if (cu->blas) cublasDestroy(cu->blas);
+    if (cu->blas) cu->bl.destroy(cu->blas);
+    if (cu->bl.lib) dlclose(cu->bl.lib);
     if (cu->stream) cudaStreamDestroy(cu->stream);
     free(cu);
 }

@@ -27,7 +27,7 @@ static et_status gemm(et_cuda *cu, cublasOperation_t ta, cublasOperation_t tb, i
     cublasStatus_t st;
     if (!m || !n) return ET_OK;
     if (!k) return ET_OK; /* C += 0 (forward outputs are then set by the bias step) */
-    st = cublasSgemm(cu->blas, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc);
+    st = cu->bl.sgemm(cu->blas, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc);
     return st == CUBLAS_STATUS_SUCCESS ? ET_OK : et__cu_blas_fail(cu, what, st);
 }
 

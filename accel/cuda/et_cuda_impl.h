@@ -17,9 +17,24 @@ typedef struct {
     size_t shadow_n; /* valid bytes of shadow (0: nothing cached) */
 } et__cu_stage;
 
+/** The cuBLAS entry points the driver uses, loaded with dlopen when a device opens:
+ *  linking libcublas would cost every process that links edgetrain ~75 ms of start-up
+ *  (measured), the CLI's cpu runs included. */
+typedef struct {
+    void *lib;
+    cublasStatus_t (*create)(cublasHandle_t *h);
+    cublasStatus_t (*destroy)(cublasHandle_t h);
+    cublasStatus_t (*set_stream)(cublasHandle_t h, cudaStream_t s);
+    cublasStatus_t (*set_math_mode)(cublasHandle_t h, cublasMath_t mode);
+    cublasStatus_t (*sgemm)(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                            int n, int k, const float *alpha, const float *A, int lda,
+                            const float *B, int ldb, const float *beta, float *C, int ldc);
+} et__cu_blas_fns;
+
 struct et_cuda {
     int device;
     cudaStream_t stream;
+    et__cu_blas_fns bl;
     cublasHandle_t blas;
     char *arena_mem;  /* cudaMalloc'd device arena */
     size_t arena_bytes;
