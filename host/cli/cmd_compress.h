@@ -9,4 +9,7 @@ int cmd_compress(int argc, char **argv);
  *  "sample") on it, stores the exit code in *rc and returns 1; otherwise returns 0. */
 int cmd_qmodel_hook(const char *cmd, int argc, char **argv, int *rc);
 
+/** `edgetrain distill` (cmd_distill.c): returns the process exit code. */
+int cmd_distill(int argc, char **argv);
+
 #endif

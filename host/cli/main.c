@@ -432,6 +432,7 @@ static void usage(void)
            "  sample    generate text from a model\n"
            "  info      config, parameter count and exact memory plan of a model\n"
            "  compress  prune (0.5 | 2:4) and/or quantize (w8a8 | w8a32) a model, with a report\n"
+           "  distill   train a small student GPT on a teacher's logits\n"
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
            "  devices   list the devices each backend finds; --bench times training on one\n"
            "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
@@ -451,6 +452,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(c, "export")) return cmd_export(argc - 2, argv + 2);
     if (!strcmp(c, "compress")) return cmd_compress(argc - 2, argv + 2);
+    if (!strcmp(c, "distill")) return cmd_distill(argc - 2, argv + 2);
     if (!strcmp(c, "devices")) return cmd_devices(argc - 2, argv + 2);
     if (!strcmp(c, "sim")) return cmd_sim(argc - 2, argv + 2); /* cmd_sim.c */
     fprintf(stderr, "edgetrain: unknown command '%s' (see edgetrain --help)\n", c);
