@@ -9,7 +9,13 @@
  * (b[k][j], b[k+1][j]) for 8 columns j. _mm256_madd_epi16 then forms
  * a[k] b[k][j] + a[k+1] b[k+1][j] exactly (no saturation: |each product| <= 2^14),
  * which is why this path is preferred over _mm256_maddubs_epi16 (u8 x s8 pairs saturate
- * at 16 bits). With AVX-512 VNNI the multiply and add fuse into vpdpwssd, same bits.
+ * at 16 bits). With AVX-512 VNNI there are two more kernels: the default, vpdpwssd on
+ * the same pairs (multiply and add fused), and vpdpbusd on k-quads: activations offset
+ * to u8 (a + 128), four u8 x s8 products summed into each int32 lane without
+ * saturation, and 128 * sum_k B per column subtracted again. The latter does twice the
+ * multiply-adds per instruction but measured no faster over a layer's four GEMMs on
+ * Zen 4 (the requantizing epilogue and packing dominate at K = 128), so it is not the
+ * default. All give the same bits.
  * K is not blocked (the panel holds all of it): integer sums are exact in any order,
  * so any tiling or thread count gives the reference's bits.
  *
@@ -47,8 +53,10 @@ typedef struct {
     const et_qgemm_args *g;
     s8_kernel kern;
     int vec_epilogue;
-    int16_t *packB;   /* (NC/NR slivers) x kh x 32 */
-    int32_t *packA;   /* per worker MC x kh */
+    int16_t *packB;   /* (NC/NR slivers) x kh steps x 64 bytes */
+    int32_t *packA;   /* per worker MC x kh steps */
+    int32_t *corr;    /* quad kernels: 128 * sum_k B[n][k] per column of the panel */
+    int quad;         /* steps are k-quads of u8 x s8 (else k-pairs of int16) */
     int kh, jc, nc, nslivers, ngroups;
 } s8_job;
 
@@ -56,7 +64,8 @@ size_t et_qgemm_s8_scratch_bytes(int kmax, int nworkers)
 {
     size_t kh = (size_t)((kmax > 0 ? kmax : 1) + 1) / 2;
     if (nworkers < 1) nworkers = 1;
-    return (size_t)NC * kh * 2 * sizeof(int16_t) + (size_t)nworkers * MC * kh * sizeof(int32_t) + 64;
+    return (size_t)NC * kh * 2 * sizeof(int16_t) + (size_t)nworkers * MC * kh * sizeof(int32_t) +
+           (size_t)NC * sizeof(int32_t) + 64;
 }
 
 static void pack_b_s8(const et_qgemm_args *g, int16_t *dst, int kh, int j0, int nr)
@@ -82,6 +91,43 @@ static void pack_a_s8(const et_qgemm_args *g, int32_t *dst, int kh, int i0, int 
             uint32_t lo = src ? (uint16_t)(int16_t)src[k] : 0;
             uint32_t hi = src && k + 1 < g->K ? (uint16_t)(int16_t)src[k + 1] : 0;
             dst[kp * MR + i] = (int32_t)(lo | (hi << 16));
+        }
+    }
+}
+
+/* k-quads for u8 x s8 dot products: one int32 of A holds (a[k..k+3] + 128) as bytes, a B
+ * sliver step holds 4 bytes of k for each of 16 columns; corr[j] = 128 * sum_k B[j][k]
+ * takes the +128 back out. */
+static void pack_b_quad(const et_qgemm_args *g, int16_t *dst16, int32_t *corr, int kq, int j0, int nr)
+{
+    int8_t *dst = (int8_t *)(void *)dst16;
+    int k, j;
+    for (j = 0; j < NR; j++) {
+        const int8_t *src = j < nr ? g->B + (size_t)(j0 + j) * g->ldb : 0;
+        int32_t sum = 0;
+        for (k = 0; k < 4 * kq; k++) {
+            int8_t v = src && k < g->K ? src[k] : 0;
+            dst[(k / 4) * 64 + 4 * j + (k & 3)] = v;
+            sum += v;
+        }
+        corr[j] = 128 * sum;
+    }
+}
+
+static void pack_a_quad(const et_qgemm_args *g, int32_t *dst, int kq, int i0, int mr)
+{
+    int k, i;
+    for (i = 0; i < MR; i++) {
+        const int8_t *src = i < mr ? g->A + (size_t)(i0 + i) * g->lda : 0;
+        for (k = 0; k < kq; k++) {
+            uint32_t u = 0;
+            int q;
+            for (q = 0; q < 4; q++) {
+                int kk = 4 * k + q;
+                uint32_t byte = src && kk < g->K ? (uint8_t)(src[kk] ^ 0x80) : 0x80u;
+                u |= byte << (8 * q);
+            }
+            dst[k * MR + i] = (int32_t)u;
         }
     }
 }
@@ -143,6 +189,18 @@ static void kernel_s8_avx2(int kh, const int32_t *a, const int16_t *b, int32_t *
 static void kernel_s8_vnni(int kh, const int32_t *a, const int16_t *b, int32_t *acc)
 {
     KERNEL_BODY(ROW_DPWSSD);
+}
+
+/* vpdpbusd: 4 u8 x s8 products per lane, each at most 255 * 128 < 2^15, summed into the
+ * int32 lane without saturation (the non-"s" form): exact. */
+#define ROW_DPBUSD(r, c0, c1)                                                \
+    av = _mm256_set1_epi32(a[r]);                                            \
+    c0 = _mm256_dpbusd_epi32(c0, av, b0);                                    \
+    c1 = _mm256_dpbusd_epi32(c1, av, b1)
+static void kernel_u8_vnni(int kq, const int32_t *a, const int16_t *b, int32_t *acc)
+{
+    int kh = kq;
+    KERNEL_BODY(ROW_DPBUSD);
 }
 #endif
 
@@ -256,7 +314,10 @@ static void task_pack_b_s8(void *arg, int t, int w)
     if (s1 > J->nslivers) s1 = J->nslivers;
     for (s = t * NG; s < s1; s++) {
         int j0 = J->jc + s * NR, nr = J->jc + J->nc - j0;
-        pack_b_s8(J->g, J->packB + (size_t)s * J->kh * 32, J->kh, j0, nr > NR ? NR : nr);
+        if (J->quad)
+            pack_b_quad(J->g, J->packB + (size_t)s * J->kh * 32, J->corr + s * NR, J->kh, j0, nr > NR ? NR : nr);
+        else
+            pack_b_s8(J->g, J->packB + (size_t)s * J->kh * 32, J->kh, j0, nr > NR ? NR : nr);
     }
 }
 
@@ -271,13 +332,20 @@ static void task_compute_s8(void *arg, int t, int w)
     if (mc > MC) mc = MC;
     if (s1 > J->nslivers) s1 = J->nslivers;
     for (r = 0; r < mc; r += MR)
-        pack_a_s8(g, packA + (size_t)r * J->kh, J->kh, i0 + r, mc - r < MR ? mc - r : MR);
+        if (J->quad) pack_a_quad(g, packA + (size_t)r * J->kh, J->kh, i0 + r, mc - r < MR ? mc - r : MR);
+        else pack_a_s8(g, packA + (size_t)r * J->kh, J->kh, i0 + r, mc - r < MR ? mc - r : MR);
     for (s = s0; s < s1; s++) {
         const int16_t *bs = J->packB + (size_t)s * J->kh * 32;
         int j0 = J->jc + s * NR, nr = J->jc + J->nc - j0;
         if (nr > NR) nr = NR;
         for (r = 0; r < mc; r += MR) {
             J->kern(J->kh, packA + (size_t)r * J->kh, bs, acc);
+            if (J->quad) {
+                const int32_t *c = J->corr + s * NR;
+                int i, j;
+                for (i = 0; i < MR; i++)
+                    for (j = 0; j < NR; j++) acc[i * NR + j] -= c[j];
+            }
             store_tile_s8(J, acc, i0 + r, j0, mc - r < MR ? mc - r : MR, nr);
         }
     }
@@ -319,7 +387,7 @@ int et_qgemm_s8_nkernels(void)
     n++;
 #endif
 #if ET__HAVE_VNNI
-    n++;
+    n += 2;
 #endif
 #if ET_HAVE_NEON
     n++;
@@ -331,7 +399,7 @@ const char *et_qgemm_s8_kernel_name(int i)
 {
     static const char *names[] = {
 #if ET__HAVE_VNNI
-        "avx512vnni",
+        "avx512vnni-s16", "avx512vnni-u8s8",
 #endif
 #if ET_HAVE_AVX2
         "avx2",
@@ -348,7 +416,7 @@ et_status et_qgemm_s8_with(const et_qgemm_args *g, const et_threads *th, void *s
 {
     static const s8_kernel kerns[] = {
 #if ET__HAVE_VNNI
-        kernel_s8_vnni,
+        kernel_s8_vnni, kernel_u8_vnni,
 #endif
 #if ET_HAVE_AVX2
         kernel_s8_avx2,
@@ -374,9 +442,15 @@ et_status et_qgemm_s8_with(const et_qgemm_args *g, const et_threads *th, void *s
     J.g = g;
     J.kern = kerns[kernel];
     J.vec_epilogue = kernel < nkern - 1; /* the scalar kernel keeps the scalar epilogue */
-    J.kh = (g->K + 1) / 2;
+#if ET__HAVE_VNNI
+    J.quad = kernel == 1;
+#else
+    J.quad = 0;
+#endif
+    J.kh = J.quad ? (g->K + 3) / 4 : (g->K + 1) / 2;
     J.packB = (int16_t *)(void *)base;
-    J.packA = (int32_t *)(void *)(base + (size_t)NC * J.kh * 2 * sizeof(int16_t));
+    J.packA = (int32_t *)(void *)(base + (size_t)NC * ((g->K + 1) / 2) * 2 * sizeof(int16_t));
+    J.corr = (int32_t *)(void *)((uint8_t *)J.packA + (size_t)nw * MC * ((g->K + 1) / 2) * sizeof(int32_t));
     for (J.jc = 0; J.jc < g->N; J.jc += NC) {
         J.nc = g->N - J.jc < NC ? g->N - J.jc : NC;
         J.nslivers = (J.nc + NR - 1) / NR;
