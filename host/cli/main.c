@@ -433,7 +433,6 @@ static void usage(void)
            "  info      config, parameter count and exact memory plan of a model\n"
            "  compress  prune (0.5 | 2:4) and/or quantize (w8a8 | w8a32) a model, with a report\n"
            "  distill   train a small student GPT on a teacher's logits\n"
-           "  compress  prune (0.5 | 2:4) and/or quantize (w8a8 | w8a32) a model, with a report\n"
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
            "  devices   list the devices each backend finds; --bench times training on one\n"
            "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
