@@ -50,6 +50,20 @@ int et_lowrank_rank_params(int OC, int K, float share);
 et_status et_lowrank_factor(const float *W, int OC, int K, int r, float *A, float *B,
                             et_arena *scratch);
 
+/**
+ * Activation-aware variant (ASVD, Yuan et al. 2023): factors W diag(c) instead of W,
+ * then folds 1/c back into B, so input channels with large activations (c_k, e.g.
+ * sqrt(mean |x_k|) over calibration data) are approximated more closely. c NULL is
+ * et_lowrank_factor. Needs et_lowrank_factor_bytes(OC, K) + OC*K floats of scratch
+ * (et_lowrank_scaled_bytes).
+ * @return as et_lowrank_factor; ET_ERR_RANGE also for a scale that is not finite and > 0
+ */
+et_status et_lowrank_factor_scaled(const float *W, int OC, int K, int r, const float *c, float *A,
+                                   float *B, et_arena *scratch);
+
+/** Exact arena scratch et_lowrank_factor_scaled() takes. */
+size_t et_lowrank_scaled_bytes(int OC, int K);
+
 /** Exact arena scratch et_lowrank_factor() takes. */
 size_t et_lowrank_factor_bytes(int OC, int K);
 

@@ -174,6 +174,37 @@ et_status et_lowrank_factor(const float *W, int OC, int K, int r, float *A, floa
     return st;
 }
 
+size_t et_lowrank_scaled_bytes(int OC, int K)
+{
+    return et_lowrank_factor_bytes(OC, K) + et_arena_block((size_t)OC * K * sizeof(float));
+}
+
+et_status et_lowrank_factor_scaled(const float *W, int OC, int K, int r, const float *c, float *A,
+                                   float *B, et_arena *scratch)
+{
+    et_arena_mark mark;
+    void *p;
+    float *Ws;
+    int i, j;
+    et_status st;
+    if (!c) return et_lowrank_factor(W, OC, K, r, A, B, scratch);
+    if (!W || !A || !B || !scratch || OC <= 0 || K <= 0) return ET_ERR_INVALID;
+    for (j = 0; j < K; j++)
+        if (!(c[j] > 0.0f && c[j] < 3.0e38f)) return ET_ERR_RANGE;
+    if (et_lowrank_scaled_bytes(OC, K) > et_arena_free_bytes(scratch)) return ET_ERR_NOMEM;
+    mark = et_arena_mark_get(scratch);
+    et_arena_scratch(scratch, (size_t)OC * K * sizeof(float), &p);
+    Ws = (float *)p;
+    for (i = 0; i < OC; i++)
+        for (j = 0; j < K; j++) Ws[(size_t)i * K + j] = W[(size_t)i * K + j] * c[j];
+    st = et_lowrank_factor(Ws, OC, K, r, A, B, scratch);
+    if (st == ET_OK && r >= 1 && r <= (OC < K ? OC : K))
+        for (i = 0; i < r; i++)
+            for (j = 0; j < K; j++) B[(size_t)i * K + j] /= c[j];
+    et_arena_release(scratch, mark);
+    return st;
+}
+
 et_status et_lowrank_matmul(float *out, const float *inp, const float *A, const float *B,
                             const float *bias, int N, int K, int OC, int r, float *tmp,
                             const et_threads *th, float *gemm_scratch, size_t gemm_scratch_bytes)

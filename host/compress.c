@@ -231,7 +231,7 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     if ((s = read_tokens(o->data, c.cfg.vocab, &val, &nval, "evaluation", o->T, err)) != ET_OK) goto out;
     if (o->calib_data) snprintf(calpath, sizeof calpath, "%s", o->calib_data);
     else default_calib(o->data, calpath, sizeof calpath);
-    if ((o->quant == ET_QMODE_W8A8 || (o->prune.kind && o->ft.steps > 0)) &&
+    if ((o->quant == ET_QMODE_W8A8 || (o->prune.kind && o->ft.steps > 0) || o->lowrank.aware) &&
         (s = read_tokens(calpath, c.cfg.vocab, &cal, &ncal, o->quant == ET_QMODE_W8A8 ? "calibration" : "fine-tuning",
                          o->quant == ET_QMODE_W8A8 ? o->T : o->ft.T, err)) != ET_OK)
         goto out;
@@ -277,13 +277,26 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     if (o->lowrank.kind) {
         et_compress_stage *st;
         size_t fact = 0;
-        if ((s = et_compress_lowrank(&c.cfg, c.params, &o->lowrank, &fact, err)) != ET_OK) goto out;
+        float *sc = NULL;
+        if (o->lowrank.aware) {
+            sc = malloc(sizeof(float) * (size_t)c.cfg.layers * 5 * c.cfg.channels);
+            if (!sc) { s = et_error_set(err, ET_ERR_NOMEM, "out of memory"); goto out; }
+            if ((s = et_lowrank_act_scales(&c.cfg, c.params, cal, ncal, o->B, o->T, o->calib_batches, o->threads,
+                                           sc, err)) != ET_OK) {
+                free(sc);
+                goto out;
+            }
+        }
+        s = et_compress_lowrank(&c.cfg, c.params, &o->lowrank, sc, &fact, err);
+        free(sc);
+        if (s != ET_OK) goto out;
         et_gpt_set_params(&rt.model, c.params);
         if ((s = et_eval_windows(et_fwd_gpt, &rt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
                                  err)) != ET_OK)
             goto out;
-        snprintf(pname, sizeof pname, "low-rank MLP %s=%g", o->lowrank.kind == 1 ? "energy"
-                 : o->lowrank.kind == 2 ? "params" : "rank", (double)o->lowrank.value);
+        snprintf(pname, sizeof pname, "low-rank MLP %s=%g%s", o->lowrank.kind == 1 ? "energy"
+                 : o->lowrank.kind == 2 ? "params" : "rank", (double)o->lowrank.value,
+                 o->lowrank.aware ? " (activation-aware)" : "");
         st = &r->st[r->n++];
         stage_fp32(st, pname, &c, 0, rt.plan.total, loss, 0.0);
         st->params = fact;

@@ -2,13 +2,17 @@
  * fcproj) become their truncated-SVD product at a rank chosen by energy, parameter
  * share or fixed. The product is written back dense (so every fp32 path runs it); the
  * report counts the factored form's parameters.
+ * The activation-aware variant (ASVD) scales each input channel by sqrt(mean |x_k|)
+ * from calibration batches before the SVD and unscales the factor after.
  * Deliberately avoids: the attention matrices (the issue's figure is for the MLP) and
- * the activation-aware variant (not implemented: see docs/COMPRESSION.md).
+ * SVD-LLM's full whitening (a Cholesky of the activations' covariance).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "et_compress.h"
 #include "et_lowrank.h"
+#include "et_runtime.h"
 
 et_status et_lowrank_spec_parse(const char *s, et_lowrank_spec *p, et_error *err)
 {
@@ -30,8 +34,60 @@ et_status et_lowrank_spec_parse(const char *s, et_lowrank_spec *p, et_error *err
     return ET_OK;
 }
 
+et_status et_lowrank_act_scales(const et_gpt_config *cfg, const float *params, const uint16_t *tok,
+                                size_t n, int B, int T, int batches, int threads, float *scales,
+                                et_error *err)
+{
+    et_runtime rt;
+    int *in = NULL, *tg = NULL, b, t, l, i;
+    size_t pos = 0, C = (size_t)cfg->channels, L = (size_t)cfg->layers;
+    double *acc = NULL;
+    size_t count = 0, k;
+    et_status s;
+    if (!tok || n < (size_t)T + 1)
+        return et_error_set(err, ET_ERR_TRUNCATED, "the calibration set has %zu tokens; it needs at least %d",
+                            tok ? n : 0, T + 1);
+    if ((s = et_runtime_open(&rt, "cpu", cfg, B, T, ET_GPT_TRAIN, threads, err)) != ET_OK) return s;
+    et_gpt_set_params(&rt.model, params);
+    in = malloc(sizeof(int) * (size_t)B * T);
+    tg = malloc(sizeof(int) * (size_t)B * T);
+    acc = calloc(L * 5 * C, sizeof(double));
+    if (!in || !tg || !acc) { s = et_error_set(err, ET_ERR_NOMEM, "out of memory"); goto out; }
+    for (i = 0; i < batches; i++) {
+        const et_gpt_acts *a = &rt.model.acts;
+        size_t BT = (size_t)B * T, r;
+        for (b = 0; b < B; b++) {
+            if (pos + (size_t)T + 1 > n) pos = 0;
+            for (t = 0; t < T; t++) { in[b * T + t] = tok[pos + t]; tg[b * T + t] = tok[pos + t + 1]; }
+            pos += (size_t)T;
+        }
+        if ((s = et_gpt_forward(&rt.model, in, tg, B, T)) != ET_OK) {
+            et_error_set(err, s, "activation statistics: forward failed");
+            goto out;
+        }
+        for (l = 0; l < (int)L; l++) {
+            const float *x = a->ln2 + (size_t)l * BT * C, *h = a->fch_gelu + (size_t)l * BT * 4 * C;
+            double *al = acc + (size_t)l * 5 * C;
+            for (r = 0; r < BT; r++) {
+                for (k = 0; k < C; k++) al[k] += x[r * C + k] < 0 ? -x[r * C + k] : x[r * C + k];
+                for (k = 0; k < 4 * C; k++) al[C + k] += h[r * 4 * C + k] < 0 ? -h[r * 4 * C + k] : h[r * 4 * C + k];
+            }
+        }
+        count += BT;
+    }
+    for (k = 0; k < L * 5 * C; k++) {
+        double m = acc[k] / (double)(count ? count : 1);
+        scales[k] = (float)sqrt(m > 1e-12 ? m : 1e-12);
+    }
+    s = ET_OK;
+out:
+    free(in); free(tg); free(acc);
+    et_runtime_close(&rt);
+    return s;
+}
+
 et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_lowrank_spec *p,
-                              size_t *factored, et_error *err)
+                              const float *scales, size_t *factored, et_error *err)
 {
     static const int mats[2] = {10, 12}; /* fcw, fcprojw */
     et_gpt_config c = *cfg;
@@ -46,8 +102,8 @@ et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_
         return et_error_set(err, ET_ERR_INVALID, "invalid config or low-rank request");
     np = et_gpt_tensors(&c, t);
     fact = np;
-    bytes = et_lowrank_factor_bytes(4 * c.channels, c.channels) + et_svd_bytes(4 * c.channels, c.channels) +
-            (size_t)4 * c.channels * sizeof(float) + 64;
+    bytes = et_lowrank_scaled_bytes(4 * c.channels, c.channels) + et_svd_bytes(4 * c.channels, c.channels) +
+            et_lowrank_scaled_bytes(4 * c.channels, c.channels) + (size_t)4 * c.channels * sizeof(float) + 64;
     w = malloc(sizeof(float) * np);
     A = malloc(sizeof(float) * (size_t)4 * c.channels * c.channels);
     B = malloc(sizeof(float) * (size_t)4 * c.channels * c.channels);
@@ -64,6 +120,7 @@ et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_
         int OC = ti->shape[1], K = ti->shape[2], kmax = OC < K ? OC : K, r = 0;
         for (l = 0; l < c.layers; l++) {
             float *W = w + ti->offset + (size_t)l * OC * K;
+            const float *cs = scales ? scales + (size_t)l * 5 * c.channels + (k ? c.channels : 0) : NULL;
             if (p->kind == 1) {
                 if ((st = et_svd(W, OC, K, s, NULL, NULL, &a)) != ET_OK) break;
                 r = et_lowrank_rank_energy(s, kmax, p->value);
@@ -82,7 +139,7 @@ et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_
                                   ti->name, OC, K, kmax);
                 goto out;
             }
-            if ((st = et_lowrank_factor(W, OC, K, r, A, B, &a)) != ET_OK) break;
+            if ((st = et_lowrank_factor_scaled(W, OC, K, r, cs, A, B, &a)) != ET_OK) break;
             /* W = A . B, written back dense */
             for (i = 0; i < OC; i++) {
                 int j, q;

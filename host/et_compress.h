@@ -28,6 +28,7 @@ et_status et_prune_spec_parse(const char *s, et_prune_spec *p, et_error *err);
 typedef struct et_lowrank_spec {
     int kind;    /**< 0 none, 1 energy, 2 params, 3 rank */
     float value; /**< energy or share in (0, 1], or the rank */
+    int aware;   /**< activation-aware (ASVD): scale input channels by sqrt(mean |x|) */
 } et_lowrank_spec;
 
 /** Parses a low-rank request; ET_ERR_INVALID with a message otherwise. */
@@ -41,7 +42,17 @@ et_status et_lowrank_spec_parse(const char *s, et_lowrank_spec *p, et_error *err
  * @return ET_OK, ET_ERR_RANGE (a rank larger than a matrix has), ET_ERR_INVALID, ET_ERR_NOMEM
  */
 et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_lowrank_spec *p,
-                              size_t *factored, et_error *err);
+                              const float *scales, size_t *factored, et_error *err);
+
+/**
+ * Per-channel activation scales for the activation-aware variant: for every layer,
+ * sqrt(mean |x_k|) of the fc input (C channels, LayerNorm 2's output) then of the
+ * fcproj input (4C, GELU's output), over @p batches windows of the calibration tokens.
+ * @param[out] scales (L * 5C)
+ */
+et_status et_lowrank_act_scales(const et_gpt_config *cfg, const float *params, const uint16_t *tok,
+                                size_t n, int B, int T, int batches, int threads, float *scales,
+                                et_error *err);
 
 /** Fine-tuning after pruning. */
 typedef struct et_finetune_opts {

@@ -129,6 +129,40 @@ START_TEST(truncation_is_eckart_young)
 }
 END_TEST
 
+START_TEST(scaled_factor)
+{
+    int OC = 20, K = 12, r = 5, i, j, p;
+    float *W, *A = malloc(sizeof(float) * OC * K), *B = malloc(sizeof(float) * K * K), c[12];
+    double sv[12];
+    size_t bytes = et_lowrank_scaled_bytes(OC, K);
+    void *buf = et_test_aligned(bytes);
+    et_arena a;
+    double e_plain = 0, e_aware = 0;
+    for (i = 0; i < 12; i++) sv[i] = 1.0 / (1 + i);
+    W = with_singular_values(OC, K, sv, 3);
+    /* channel 0 matters 100x more: the aware factorization must fit it better */
+    for (j = 0; j < K; j++) c[j] = j == 0 ? 100.0f : 1.0f;
+    et_arena_init(&a, buf, bytes);
+    for (p = 0; p < 2; p++) {
+        ck_assert_int_eq(et_lowrank_factor_scaled(W, OC, K, r, p ? c : NULL, A, B, &a), ET_OK);
+        for (i = 0; i < OC; i++) {
+            double v = 0;
+            int q;
+            for (q = 0; q < r; q++) v += (double)A[i * r + q] * B[q * K];
+            if (p) e_aware += (v - W[i * K]) * (v - W[i * K]);
+            else e_plain += (v - W[i * K]) * (v - W[i * K]);
+        }
+    }
+    ck_assert_msg(e_aware < 0.1 * e_plain + 1e-12, "column 0 error: aware %g, plain %g", e_aware, e_plain);
+    c[3] = 0.0f;
+    ck_assert_int_eq(et_lowrank_factor_scaled(W, OC, K, r, c, A, B, &a), ET_ERR_RANGE);
+    et_arena_init(&a, buf, bytes - 1);
+    c[3] = 1.0f;
+    ck_assert_int_eq(et_lowrank_factor_scaled(W, OC, K, r, c, A, B, &a), ET_ERR_NOMEM);
+    free(W); free(A); free(B); free(buf);
+}
+END_TEST
+
 START_TEST(rank_selection)
 {
     float s[4] = {3, 2, 1, 0};
@@ -219,6 +253,10 @@ START_TEST(cli_lowrank)
                          cli, dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &l), 1);
     ck_assert_msg(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+                      "params=0.5 --lowrank-aware --calib-batches 2 -b 4 -t 16 --out %s/lra.etck", cli, dir, dir,
+                      dir) == 0, "%s", out);
+    ck_assert(strstr(out, "activation-aware") != NULL);
+    ck_assert_msg(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                       "energy=0.95 --quant w8a8 --calib-batches 2 -b 4 -t 16 --out %s/lrq.etq -q", cli, dir, dir,
                       dir) == 0, "%s", out);
     /* bad requests: a rank larger than the matrix, shares outside (0, 1], with --prune */
@@ -249,6 +287,7 @@ static Suite *suite(void)
     tcase_add_test(t, svd_known_values);
     tcase_add_test(t, truncation_is_eckart_young);
     tcase_add_test(t, rank_selection);
+    tcase_add_test(t, scaled_factor);
     tcase_add_test(t, factored_matmul);
     suite_add_tcase(s, t);
     t = tcase_create("cli");

@@ -34,7 +34,7 @@ int cmd_compress(int argc, char **argv)
     et_error e = {0};
     const char *quant = NULL, *calib = "percentile", *prune = NULL, *lowrank = NULL;
     float pct;
-    int help = 0, quiet = 0, i;
+    int help = 0, quiet = 0, aware = 0, i;
     flag f[] = {
         {"model", 'm', F_STR, NULL, "fp32 checkpoint to compress (edgetrain or llm.c)"},
         {"data", 'd', F_STR, NULL, "evaluation shard (.bin): validation tokens"},
@@ -54,6 +54,7 @@ int cmd_compress(int argc, char **argv)
         {"finetune-lr", 0, F_FLOAT, NULL, "fine-tune learning rate (constant)"},
         {"finetune-batch", 0, F_INT, NULL, "fine-tune sequences per step"},
         {"lowrank", 0, F_STR, &lowrank, "truncated SVD of the MLP matrices: energy=0.9 | params=0.5 | rank=R"},
+        {"lowrank-aware", 0, F_BOOL, &aware, "activation-aware SVD (channels scaled by calibration activations)"},
     };
     et_compress_opts_init(&o);
     f[14].ptr = &o.ft.steps; f[15].ptr = &o.ft.lr; f[16].ptr = &o.ft.B;
@@ -76,6 +77,11 @@ int cmd_compress(int argc, char **argv)
         fprintf(stderr, "edgetrain compress: %s\n", e.msg);
         return 2;
     }
+    if (aware && !lowrank) {
+        fprintf(stderr, "edgetrain compress: --lowrank-aware goes with --lowrank\n");
+        return 2;
+    }
+    o.lowrank.aware = aware;
     o.quant = 0;
     if (prune && et_prune_spec_parse(prune, &o.prune, &e) != ET_OK) {
         fprintf(stderr, "edgetrain compress: %s\n", e.msg);
