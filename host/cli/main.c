@@ -13,6 +13,7 @@
 #include "et_train.h"
 #include "flags.h"
 #include "cmd_compress.h" /* compress; eval/sample of quantized models */
+#include "et_image_file.h" /* export --format image|c */
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 int cmd_devices(int argc, char **argv); /* cmd_devices.c */
@@ -91,7 +92,7 @@ static int cmd_train(int argc, char **argv)
         {"model", 'm', F_STR, NULL, "start from these weights (edgetrain or llm.c checkpoint)"},
         {"resume", 0, F_STR, NULL, "resume this checkpoint exactly (optimizer and data position)"},
         {"out", 'o', F_STR, NULL, "output folder"},
-        {"backend", 0, F_STR, NULL, "cpu"},
+        {"backend", 0, F_STR, NULL, "cpu | opencl[:P.D] | cuda[:N] (edgetrain devices lists them)"},
         {"layers", 0, F_INT, NULL, "transformer blocks (from scratch)"},
         {"heads", 0, F_INT, NULL, "attention heads"},
         {"channels", 0, F_INT, NULL, "embedding width"},
@@ -190,7 +191,7 @@ static int cmd_eval(int argc, char **argv)
         {"seq", 't', F_INT, &T, "tokens per sequence"},
         {"batches", 0, F_INT, &batches, "batches to average over"},
         {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
-        {"backend", 0, F_STR, &backend, "cpu"},
+        {"backend", 0, F_STR, &backend, "cpu | opencl[:P.D] | cuda[:N] (edgetrain devices lists them)"},
     };
     et_ckpt c;
     et_tokenizer *tok;
@@ -246,7 +247,7 @@ static int cmd_sample(int argc, char **argv)
         {"top-k", 'k', F_INT, &topk, "sample among the k most likely (0: all)"},
         {"seed", 0, F_INT, &seed, "random seed"},
         {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
-        {"backend", 0, F_STR, &backend, "cpu"},
+        {"backend", 0, F_STR, &backend, "cpu | opencl[:P.D] | cuda[:N] (edgetrain devices lists them)"},
     };
     et_ckpt c;
     et_tokenizer *tok;
@@ -384,7 +385,7 @@ static int cmd_export(int argc, char **argv)
     int help = 0, rc;
     flag f[] = {
         {"model", 'm', F_STR, &model, "checkpoint to read"},
-        {"format", 'f', F_STR, &format, "llmc (llm.c GPT-2 fp32) | etck (edgetrain, weights only)"},
+        {"format", 'f', F_STR, &format, "llmc (llm.c GPT-2 fp32) | etck (edgetrain, weights only) | image | c (int8 device image)"},
         {"out", 'o', F_STR, &out, "file to write"},
     };
     et_ckpt c;
@@ -398,13 +399,18 @@ static int cmd_export(int argc, char **argv)
         return 0;
     }
     if (!out) { fprintf(stderr, "edgetrain export: --out is required\n"); return 2; }
-    if (strcmp(format, "llmc") && strcmp(format, "etck")) {
-        fprintf(stderr, "edgetrain export: --format must be llmc or etck, got '%s'\n", format);
+    if (strcmp(format, "llmc") && strcmp(format, "etck") && strcmp(format, "image") && strcmp(format, "c")) {
+        fprintf(stderr, "edgetrain export: --format must be llmc, etck, image or c, got '%s'\n", format);
         return 2;
     }
     if ((rc = load_model("export", model, NULL, &c, &tok, 0))) return rc;
     et_tok_free(tok);
-    if (!strcmp(format, "llmc")) {
+    if (!strcmp(format, "image") || !strcmp(format, "c")) { /* device image: host/image_file.c */
+        size_t n = 0;
+        s = et_image_export(out, format[0] == 'c' ? ET_IMAGE_FMT_C : ET_IMAGE_FMT_BIN, &c.cfg, c.params,
+                            c.tokenizer, c.tokenizer_bytes, &n, &e);
+        if (s == ET_OK) printf("image %zu bytes\n", n);
+    } else if (!strcmp(format, "llmc")) {
         s = et_llmc_save(out, &c.cfg, c.params, &e);
     } else {
         et_ckpt w = c;
