@@ -1,0 +1,102 @@
+/* et_lora.h - on-device fine-tuning: LoRA adapters over the frozen int8 (W8A32) weights
+ * of a device image, with every mutable byte in one arena of an exact, planned size.
+ *
+ * What trains: for each adapted layer (the last `layers` blocks), a rank-r pair on the
+ * qkv matrix and one on the MLP fc matrix: W x + (alpha/r) B (A x), A (r,C) random, B
+ * (OC,r) zero at start. The image's int8 weights are read in place and dequantized
+ * one row at a time inside the kernels (q * scale), so no fp32 copy of a frozen matrix
+ * ever exists; gradients flow through them with the same row-wise products.
+ *
+ * Memory: the arena holds the adapters, their gradients, the optimizer state (none for
+ * SGD, m and v for AdamW) and activations for ONE sequence (batch 1; a batch is
+ * gradient accumulation over sequences). Activations are not stored per layer: every
+ * backward of layer l recomputes the forward from the tokens up to l (recomputation,
+ * O(L^2) layer forwards per step for O(1) layers of activations), the MLP and the
+ * LayerNorms run token by token (no (T,4C) tensor), and attention runs head by head with
+ * its softmax rebuilt row by row in backward (no (T,T) tensor). What stays is three
+ * (T,C) buffers, one head's q/k/v/dk/dv and a few rows.
+ * Deliberately avoids: allocation, threads (a board has one core), and the W8A8 mode
+ * (its int32 biases and requantized activations have no useful gradient).
+ */
+#ifndef ET_LORA_H
+#define ET_LORA_H
+
+#include "et_conf.h"
+#include "et_status.h"
+#include "et_arena.h"
+#include "et_image.h"
+
+/** Optimizer for the adapters. */
+typedef enum et_lora_opt { ET_LORA_SGD = 0, ET_LORA_ADAMW = 1 } et_lora_opt;
+
+/** What to adapt and how to train it. */
+typedef struct et_lora_config {
+    int rank;          /**< r >= 1 */
+    int layers;        /**< adapt the last N blocks (0: all) */
+    float alpha;       /**< scale alpha / r (0: alpha = r, i.e. scale 1) */
+    et_lora_opt opt;   /**< SGD or AdamW */
+} et_lora_config;
+
+/** Exact arena bytes by part. */
+typedef struct et_lora_plan {
+    size_t nparams;  /**< adapter parameters (floats) */
+    size_t params;   /**< adapter block */
+    size_t grads;    /**< their gradients */
+    size_t opt;      /**< optimizer state */
+    size_t acts;     /**< activations and row scratch for one sequence of T tokens */
+    size_t total;    /**< sum: the arena that just fits */
+} et_lora_plan;
+
+/** A fine-tuning session over an opened image. Fields are readable. */
+typedef struct et_lora {
+    et_gpt_config cfg;
+    et_lora_config lc;
+    const et_qgpt_weights *w;
+    int T, l0;              /**< planned tokens; first adapted layer */
+    float scale;            /**< alpha / r */
+    size_t nparams;
+    float *params, *grads, *m, *v; /**< adapters: per adapted layer qA (r,C), qB (3C,r), fA (r,C), fB (4C,r) */
+    int step;
+    /* activations */
+    float *X, *ATTY, *DY;   /**< (T,C) */
+    float *q, *k, *v_, *dk, *dv; /**< (T,hs) one head */
+    float *U, *DU;          /**< (T,r) qkv adapter inner values and their gradient */
+    float *r_ln, *r_x2, *r_dln, *r_h, *r_g, *r_dg, *r_log, *r_p, *r_dp, *r_uf, *r_duf; /**< rows */
+    int *tok, *tgt;         /**< (T) */
+} et_lora;
+
+/**
+ * Exact memory plan of a session.
+ * @param[in]  img  opened image (W8A32)
+ * @param[in]  lc   adapter config
+ * @param[in]  T    tokens per sequence (1..context)
+ * @param[out] plan bytes by part
+ * @return ET_OK, ET_ERR_INVALID (bad config), ET_ERR_UNSUPPORTED (W8A8 image), ET_ERR_RANGE (T)
+ */
+et_status et_lora_plan_compute(const et_image *img, const et_lora_config *lc, int T, et_lora_plan *plan);
+
+/**
+ * Creates a session in @p arena: adapters initialised (A uniform in +-1/sqrt(C) from
+ * @p seed, B zero). ET_ERR_NOMEM, arena untouched, when it has less than the plan free.
+ */
+et_status et_lora_create(et_lora *s, const et_image *img, const et_lora_config *lc, int T,
+                         uint64_t seed, et_arena *arena);
+
+/**
+ * Mean next-token loss of one sequence, forward only.
+ * @param[in] tok,tgt (n) token ids < vocab; n <= planned T
+ */
+et_status et_lora_loss(et_lora *s, const int *tok, const int *tgt, int n, float *loss);
+
+/**
+ * Forward and backward of one sequence, ADDING into the adapter gradients the
+ * gradient of loss * @p loss_scale (1 / sequences accumulated per step).
+ */
+et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, float loss_scale,
+                             float *loss);
+
+/** One optimizer update of the adapters, then zeroes the gradients. AdamW uses
+ *  beta1 0.9, beta2 0.999, eps 1e-8 and @p wd; SGD ignores @p wd. */
+et_status et_lora_step(et_lora *s, float lr, float wd);
+
+#endif /* ET_LORA_H */

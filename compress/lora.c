@@ -1,0 +1,550 @@
+/* lora.c - LoRA fine-tuning over a device image's frozen int8 weights (et_lora.h).
+ *
+ * One layout walk sizes the plan and carves the arena. The forward is the W8A32 model of
+ * compress/qgpt.c (int8 weights times per-row scales, float biases and LayerNorms),
+ * written row by row so that no (T,4C), (T,T) or per-layer tensor exists; backward
+ * recomputes what it needs (see et_lora.h). LayerNorm's backward is linear in its
+ * output gradient for a fixed input, so each contribution to a LayerNorm input gradient
+ * (one head's q, then its k and v, then the adapter) is pushed through it separately and
+ * added into the residual gradient: no (T,C) buffer for dln1.
+ * Deliberately avoids: threads, SIMD (the compiler vectorises the row loops), allocation.
+ */
+#include "et_lora.h"
+#include "et_math.h"
+#include "et_cpu_ops.h"
+
+#define TRY(x) do { et_status et__s = (x); if (et__s != ET_OK) return et__s; } while (0)
+
+typedef struct { et_arena *a; size_t bytes; et_status err; } lay;
+
+static void *take(lay *L, size_t bytes)
+{
+    void *p = 0;
+    L->bytes += et_arena_block(bytes);
+    if (L->a && L->err == ET_OK) L->err = et_arena_alloc(L->a, bytes, &p);
+    return p;
+}
+
+static size_t per_layer(const et_gpt_config *c, int r)
+{
+    size_t C = (size_t)c->channels;
+    return (size_t)r * C + 3 * C * r + (size_t)r * C + 4 * C * r;
+}
+
+static void walk(lay *L, et_lora *s, const et_gpt_config *c, const et_lora_config *lc, int T, et_lora_plan *p)
+{
+    size_t C = (size_t)c->channels, hs = C / (size_t)c->heads, r = (size_t)lc->rank, f = sizeof(float);
+    size_t n = per_layer(c, lc->rank) * (size_t)(lc->layers ? lc->layers : c->layers), b0;
+    s->nparams = n;
+    b0 = L->bytes;
+    s->params = (float *)take(L, n * f);
+    p->params = L->bytes - b0; b0 = L->bytes;
+    s->grads = (float *)take(L, n * f);
+    p->grads = L->bytes - b0; b0 = L->bytes;
+    s->m = s->v = 0;
+    if (lc->opt == ET_LORA_ADAMW) { s->m = (float *)take(L, n * f); s->v = (float *)take(L, n * f); }
+    p->opt = L->bytes - b0; b0 = L->bytes;
+    s->X = (float *)take(L, (size_t)T * C * f);
+    s->ATTY = (float *)take(L, (size_t)T * C * f);
+    s->DY = (float *)take(L, (size_t)T * C * f);
+    s->q = (float *)take(L, (size_t)T * hs * f);
+    s->k = (float *)take(L, (size_t)T * hs * f);
+    s->v_ = (float *)take(L, (size_t)T * hs * f);
+    s->dk = (float *)take(L, (size_t)T * hs * f);
+    s->dv = (float *)take(L, (size_t)T * hs * f);
+    s->U = (float *)take(L, (size_t)T * r * f);
+    s->DU = (float *)take(L, (size_t)T * r * f);
+    s->r_ln = (float *)take(L, C * f);
+    s->r_x2 = (float *)take(L, C * f);
+    s->r_dln = (float *)take(L, C * f);
+    s->r_h = (float *)take(L, 4 * C * f);
+    s->r_g = (float *)take(L, 4 * C * f);
+    s->r_dg = (float *)take(L, 4 * C * f);
+    s->r_log = (float *)take(L, (size_t)c->vocab_padded * f);
+    s->r_p = (float *)take(L, (size_t)T * f);
+    s->r_dp = (float *)take(L, (size_t)T * f);
+    s->r_uf = (float *)take(L, r * f);
+    s->r_duf = (float *)take(L, r * f);
+    s->tok = (int *)take(L, (size_t)T * sizeof(int));
+    s->tgt = (int *)take(L, (size_t)T * sizeof(int));
+    p->acts = L->bytes - b0;
+    p->nparams = n;
+    p->total = L->bytes;
+}
+
+static et_status check(const et_image *img, const et_lora_config *lc, int T)
+{
+    if (!img || !lc || !img->blob || lc->rank < 1 || lc->rank > 1024 || lc->layers < 0 ||
+        lc->layers > img->cfg.layers || !(lc->alpha >= 0) || (lc->opt != ET_LORA_SGD && lc->opt != ET_LORA_ADAMW))
+        return ET_ERR_INVALID;
+    if (img->mode != ET_QMODE_W8A32) return ET_ERR_UNSUPPORTED;
+    if (T < 1 || T > img->cfg.context) return ET_ERR_RANGE;
+    return ET_OK;
+}
+
+et_status et_lora_plan_compute(const et_image *img, const et_lora_config *lc, int T, et_lora_plan *plan)
+{
+    et_lora tmp;
+    lay L = {0, 0, ET_OK};
+    if (!plan) return ET_ERR_INVALID;
+    TRY(check(img, lc, T));
+    walk(&L, &tmp, &img->cfg, lc, T, plan);
+    return ET_OK;
+}
+
+et_status et_lora_create(et_lora *s, const et_image *img, const et_lora_config *lc, int T,
+                         uint64_t seed, et_arena *arena)
+{
+    et_lora_plan p;
+    lay L;
+    size_t i, C, per, l;
+    if (!s || !arena) return ET_ERR_INVALID;
+    TRY(et_lora_plan_compute(img, lc, T, &p));
+    if (p.total > et_arena_free_bytes(arena)) return ET_ERR_NOMEM;
+    ET_MEMSET(s, 0, sizeof *s);
+    s->cfg = img->cfg;
+    s->lc = *lc;
+    if (!s->lc.layers) s->lc.layers = img->cfg.layers;
+    s->w = &img->w;
+    s->T = T;
+    s->l0 = img->cfg.layers - s->lc.layers;
+    s->scale = (lc->alpha > 0 ? lc->alpha : (float)lc->rank) / (float)lc->rank;
+    L.a = arena; L.bytes = 0; L.err = ET_OK;
+    walk(&L, s, &img->cfg, &s->lc, T, &p);
+    TRY(L.err);
+    /* A uniform in +-1/sqrt(C) (a splitmix64 stream), B zero: the adapted model starts
+     * exactly at the base model */
+    C = (size_t)s->cfg.channels;
+    per = per_layer(&s->cfg, lc->rank);
+    for (l = 0; l < (size_t)s->lc.layers; l++) {
+        float *qa = s->params + l * per, *fa = qa + (size_t)lc->rank * C + 3 * C * lc->rank;
+        float bound = 1.0f / et_sqrtf((float)C);
+        for (i = 0; i < (size_t)lc->rank * C; i++) {
+            uint64_t z;
+            seed += 0x9E3779B97F4A7C15ull;
+            z = seed;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            z ^= z >> 31;
+            qa[i] = ((float)(z >> 40) / 16777216.0f * 2.0f - 1.0f) * bound;
+            fa[i] = ((float)((z >> 8) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f) * bound;
+        }
+    }
+    return ET_OK;
+}
+
+// --- row kernels over frozen int8 weights
+
+/* out[o - o0] = s[o] * (W[o,:] . x) + b[o], o in [o0, o1); W (OC,K) */
+static void qrows(float *out, const float *x, const int8_t *W, const float *s, const float *b, int K,
+                  int o0, int o1)
+{
+    int o, k;
+    for (o = o0; o < o1; o++) {
+        const int8_t *w = W + (size_t)o * K;
+        float acc = 0.0f;
+        for (k = 0; k < K; k++) acc += (float)w[k] * x[k];
+        out[o - o0] = acc * s[o] + (b ? b[o] : 0.0f);
+    }
+}
+
+/* dx[k] += sum_o dy[o - o0] * s[o] * W[o,k] */
+static void qrows_bwd(float *dx, const float *dy, const int8_t *W, const float *s, int K, int o0, int o1)
+{
+    int o, k;
+    for (o = o0; o < o1; o++) {
+        const int8_t *w = W + (size_t)o * K;
+        float g = dy[o - o0] * s[o];
+        if (g == 0.0f) continue;
+        for (k = 0; k < K; k++) dx[k] += g * (float)w[k];
+    }
+}
+
+static void ln_fwd(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b, int C)
+{
+    float m = 0.0f, v = 0.0f, rs;
+    int i;
+    for (i = 0; i < C; i++) m += x[i];
+    m /= (float)C;
+    for (i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+    rs = 1.0f / et_sqrtf(v / (float)C + 1e-5f);
+    for (i = 0; i < C; i++) out[i] = (x[i] - m) * rs * w[i] + b[i];
+    *mean = m;
+    *rstd = rs;
+}
+
+/* dx += LayerNorm backward of dout at input x (gains w); stats recomputed */
+static void ln_bwd(float *dx, const float *dout, const float *x, const float *w, int C)
+{
+    float m = 0.0f, v = 0.0f, rs, a = 0.0f, bb = 0.0f;
+    int i;
+    for (i = 0; i < C; i++) m += x[i];
+    m /= (float)C;
+    for (i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+    rs = 1.0f / et_sqrtf(v / (float)C + 1e-5f);
+    for (i = 0; i < C; i++) {
+        float d = dout[i] * w[i];
+        a += d;
+        bb += d * (x[i] - m) * rs;
+    }
+    a /= (float)C;
+    bb /= (float)C;
+    for (i = 0; i < C; i++) dx[i] += rs * (dout[i] * w[i] - a - (x[i] - m) * rs * bb);
+}
+
+// --- adapters of layer l (NULL when l is not adapted)
+
+typedef struct { float *qa, *qb, *fa, *fb; float *gqa, *gqb, *gfa, *gfb; } adapt;
+
+static int adapters(const et_lora *s, int l, adapt *a)
+{
+    size_t C = (size_t)s->cfg.channels, r = (size_t)s->lc.rank, per = per_layer(&s->cfg, s->lc.rank), o;
+    ET_MEMSET(a, 0, sizeof *a);
+    if (l < s->l0) return 0;
+    o = (size_t)(l - s->l0) * per;
+    a->qa = s->params + o; a->gqa = s->grads + o;
+    a->qb = a->qa + r * C; a->gqb = a->gqa + r * C;
+    a->fa = a->qb + 3 * C * r; a->gfa = a->gqb + 3 * C * r;
+    a->fb = a->fa + r * C; a->gfb = a->gfa + r * C;
+    return 1;
+}
+
+/* u (r) = A (r,C) . x */
+static void amul(float *u, const float *A, const float *x, int r, int C)
+{
+    int j, k;
+    for (j = 0; j < r; j++) {
+        float acc = 0.0f;
+        for (k = 0; k < C; k++) acc += A[(size_t)j * C + k] * x[k];
+        u[j] = acc;
+    }
+}
+
+// --- forward pieces
+
+static void encode(et_lora *s, int n)
+{
+    int t, i, C = s->cfg.channels;
+    const et_qgpt_weights *w = s->w;
+    for (t = 0; t < n; t++) {
+        const int8_t *e = w->wte + (size_t)s->tok[t] * C, *p = w->wpe + (size_t)t * C;
+        float se = w->wte_s[s->tok[t]], sp = w->wpe_s[t], *o = s->X + (size_t)t * C;
+        for (i = 0; i < C; i++) o[i] = se * (float)e[i] + sp * (float)p[i];
+    }
+}
+
+/* q, k, v of head h of layer l for rows [0,n) from X (U must hold the qkv adapter's
+ * inner values when the layer is adapted) */
+static void head_qkv(et_lora *s, int l, int h, int n, const adapt *a, int ad)
+{
+    int C = s->cfg.channels, hs = C / s->cfg.heads, r = s->lc.rank, t, part, o, j;
+    const et_qlinear *q = &s->w->qkv;
+    const int8_t *W = q->w + (size_t)l * 3 * C * C;
+    const float *ws = q->ws + (size_t)l * 3 * C, *wb = q->bf + (size_t)l * 3 * C;
+    float *dst[3];
+    dst[0] = s->q; dst[1] = s->k; dst[2] = s->v_;
+    for (t = 0; t < n; t++) {
+        float mu, rs;
+        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, s->w->ln1w + (size_t)l * C, s->w->ln1b + (size_t)l * C, C);
+        for (part = 0; part < 3; part++) {
+            int o0 = part * C + h * hs;
+            float *out = dst[part] + (size_t)t * hs;
+            qrows(out, s->r_ln, W, ws, wb, C, o0, o0 + hs);
+            if (ad)
+                for (o = 0; o < hs; o++) {
+                    float acc = 0.0f;
+                    for (j = 0; j < r; j++) acc += a->qb[(size_t)(o0 + o) * r + j] * s->U[(size_t)t * r + j];
+                    out[o] += s->scale * acc;
+                }
+        }
+    }
+}
+
+/* U = A_q . ln1(X) for rows [0,n) */
+static void fill_u(et_lora *s, int l, int n, const adapt *a)
+{
+    int C = s->cfg.channels, t;
+    float mu, rs;
+    for (t = 0; t < n; t++) {
+        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, s->w->ln1w + (size_t)l * C, s->w->ln1b + (size_t)l * C, C);
+        amul(s->U + (size_t)t * s->lc.rank, a->qa, s->r_ln, s->lc.rank, C);
+    }
+}
+
+/* softmax row t of the head in s->q/k: p[0..t] */
+static void att_row(et_lora *s, int t, float *p)
+{
+    int hs = s->cfg.channels / s->cfg.heads, j, i;
+    float sc = 1.0f / et_sqrtf((float)hs), mx = -3.0e38f, sum = 0.0f, inv;
+    const float *qt = s->q + (size_t)t * hs;
+    for (j = 0; j <= t; j++) {
+        const float *kj = s->k + (size_t)j * hs;
+        float acc = 0.0f;
+        for (i = 0; i < hs; i++) acc += qt[i] * kj[i];
+        p[j] = acc * sc;
+        if (p[j] > mx) mx = p[j];
+    }
+    for (j = 0; j <= t; j++) { p[j] = et_expf(p[j] - mx); sum += p[j]; }
+    inv = 1.0f / sum;
+    for (j = 0; j <= t; j++) p[j] *= inv;
+}
+
+/* ATTY = attention of layer l over X (rows [0,n)) */
+static void attention_fwd(et_lora *s, int l, int n)
+{
+    int C = s->cfg.channels, NH = s->cfg.heads, hs = C / NH, h, t, j, i;
+    adapt a;
+    int ad = adapters(s, l, &a);
+    if (ad) fill_u(s, l, n, &a);
+    for (h = 0; h < NH; h++) {
+        head_qkv(s, l, h, n, &a, ad);
+        for (t = 0; t < n; t++) {
+            float *y = s->ATTY + (size_t)t * C + h * hs;
+            att_row(s, t, s->r_p);
+            for (i = 0; i < hs; i++) y[i] = 0.0f;
+            for (j = 0; j <= t; j++)
+                for (i = 0; i < hs; i++) y[i] += s->r_p[j] * s->v_[(size_t)j * hs + i];
+        }
+    }
+}
+
+/* x2 row = x + attproj(atty row) */
+static void resid2(et_lora *s, int l, const float *x, const float *atty, float *x2)
+{
+    int C = s->cfg.channels, i;
+    const et_qlinear *q = &s->w->attproj;
+    qrows(x2, atty, q->w + (size_t)l * C * C, q->ws + (size_t)l * C, q->bf + (size_t)l * C, C, 0, C);
+    for (i = 0; i < C; i++) x2[i] += x[i];
+}
+
+/* MLP of one row: r_ln = ln2(x2), r_h = fc pre-activation (+ adapter, r_uf its inner
+ * values), r_g = gelu(r_h) */
+static void mlp_pre(et_lora *s, int l, const float *x2, const adapt *a, int ad)
+{
+    int C = s->cfg.channels, r = s->lc.rank, o, j;
+    const et_qlinear *q = &s->w->fc;
+    float mu, rs;
+    ln_fwd(s->r_ln, &mu, &rs, x2, s->w->ln2w + (size_t)l * C, s->w->ln2b + (size_t)l * C, C);
+    qrows(s->r_h, s->r_ln, q->w + (size_t)l * 4 * C * C, q->ws + (size_t)l * 4 * C, q->bf + (size_t)l * 4 * C, C, 0, 4 * C);
+    if (ad) {
+        amul(s->r_uf, a->fa, s->r_ln, r, C);
+        for (o = 0; o < 4 * C; o++) {
+            float acc = 0.0f;
+            for (j = 0; j < r; j++) acc += a->fb[(size_t)o * r + j] * s->r_uf[j];
+            s->r_h[o] += s->scale * acc;
+        }
+    }
+    et_cpu_gelu_fwd(0, s->r_g, s->r_h, (size_t)4 * C);
+}
+
+/* X = layer l (X), rows [0,n) */
+static void layer_fwd(et_lora *s, int l, int n)
+{
+    int C = s->cfg.channels, t, i;
+    const et_qlinear *fp = &s->w->fcproj;
+    adapt a;
+    int ad = adapters(s, l, &a);
+    attention_fwd(s, l, n);
+    for (t = 0; t < n; t++) {
+        float *x = s->X + (size_t)t * C;
+        resid2(s, l, x, s->ATTY + (size_t)t * C, s->r_x2);
+        mlp_pre(s, l, s->r_x2, &a, ad);
+        qrows(x, s->r_g, fp->w + (size_t)l * C * 4 * C, fp->ws + (size_t)l * C, fp->bf + (size_t)l * C, 4 * C, 0, C);
+        for (i = 0; i < C; i++) x[i] += s->r_x2[i];
+    }
+}
+
+/* loss over rows [0,n) from the final X; with dy, DY = d(loss * scale)/dX */
+static float head(et_lora *s, int n, float scale, int dy)
+{
+    int C = s->cfg.channels, V = s->cfg.vocab, t, v;
+    double sum = 0.0;
+    float mu, rs;
+    for (t = 0; t < n; t++) {
+        const float *x = s->X + (size_t)t * C;
+        float mx = -3.0e38f, z = 0.0f;
+        ln_fwd(s->r_ln, &mu, &rs, x, s->w->lnfw, s->w->lnfb, C);
+        qrows(s->r_log, s->r_ln, s->w->wte, s->w->wte_s, 0, C, 0, V);
+        for (v = 0; v < V; v++) if (s->r_log[v] > mx) mx = s->r_log[v];
+        for (v = 0; v < V; v++) { s->r_log[v] = et_expf(s->r_log[v] - mx); z += s->r_log[v]; }
+        for (v = 0; v < V; v++) s->r_log[v] /= z;
+        sum -= (double)et_logf(s->r_log[s->tgt[t]] > 1e-30f ? s->r_log[s->tgt[t]] : 1e-30f);
+        if (!dy) continue;
+        s->r_log[s->tgt[t]] -= 1.0f;
+        for (v = 0; v < V; v++) s->r_log[v] *= scale / (float)n;
+        for (v = 0; v < C; v++) s->r_dln[v] = 0.0f;
+        qrows_bwd(s->r_dln, s->r_log, s->w->wte, s->w->wte_s, C, 0, V);
+        for (v = 0; v < C; v++) s->DY[(size_t)t * C + v] = 0.0f;
+        ln_bwd(s->DY + (size_t)t * C, s->r_dln, x, s->w->lnfw, C);
+    }
+    return (float)(sum / n);
+}
+
+// --- backward
+
+/* one q/k/v gradient row of head h (part 0/1/2) into r_dln and the adapter */
+static void push_qkv(et_lora *s, int l, int t, int part, int h, const float *d, const adapt *a)
+{
+    int C = s->cfg.channels, hs = C / s->cfg.heads, r = s->lc.rank, o0 = part * C + h * hs, o, j;
+    const et_qlinear *q = &s->w->qkv;
+    qrows_bwd(s->r_dln, d, q->w + (size_t)l * 3 * C * C, q->ws + (size_t)l * 3 * C, C, o0, o0 + hs);
+    for (o = 0; o < hs; o++) {
+        float g = s->scale * d[o];
+        float *gb = a->gqb + (size_t)(o0 + o) * r;
+        const float *b = a->qb + (size_t)(o0 + o) * r, *u = s->U + (size_t)t * r;
+        for (j = 0; j < r; j++) {
+            gb[j] += g * u[j];
+            s->DU[(size_t)t * r + j] += g * b[j];
+        }
+    }
+}
+
+static void zero(float *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) p[i] = 0.0f;
+}
+
+/* X = x_l, DY = dL/d(output of l)  ->  DY = dL/dx_l, adapter gradients of l added */
+static void layer_bwd(et_lora *s, int l, int n)
+{
+    int C = s->cfg.channels, NH = s->cfg.heads, hs = C / NH, r = s->lc.rank, t, h, j, i, o, k;
+    const et_qlinear *fp = &s->w->fcproj, *fc = &s->w->fc, *ap = &s->w->attproj;
+    const float *ln1w = s->w->ln1w + (size_t)l * C, *ln2w = s->w->ln2w + (size_t)l * C;
+    float sc = 1.0f / et_sqrtf((float)hs), *dq = s->r_x2;
+    adapt a;
+    adapters(s, l, &a);
+    attention_fwd(s, l, n);
+    /* MLP half, token by token; ATTY row t becomes d(atty) once x2 row t is used */
+    for (t = 0; t < n; t++) {
+        float *dy = s->DY + (size_t)t * C, *at = s->ATTY + (size_t)t * C;
+        resid2(s, l, s->X + (size_t)t * C, at, s->r_x2);
+        mlp_pre(s, l, s->r_x2, &a, 1);
+        zero(s->r_dg, (size_t)4 * C);
+        qrows_bwd(s->r_dg, dy, fp->w + (size_t)l * C * 4 * C, fp->ws + (size_t)l * C, 4 * C, 0, C);
+        zero(s->r_g, (size_t)4 * C);
+        et_cpu_gelu_bwd(0, s->r_g, s->r_h, s->r_dg, (size_t)4 * C); /* r_g = dh */
+        for (j = 0; j < r; j++) s->r_duf[j] = 0.0f;
+        for (o = 0; o < 4 * C; o++) {
+            float g = s->scale * s->r_g[o];
+            for (j = 0; j < r; j++) {
+                a.gfb[(size_t)o * r + j] += g * s->r_uf[j];
+                s->r_duf[j] += g * a.fb[(size_t)o * r + j];
+            }
+        }
+        zero(s->r_dln, (size_t)C);
+        qrows_bwd(s->r_dln, s->r_g, fc->w + (size_t)l * 4 * C * C, fc->ws + (size_t)l * 4 * C, C, 0, 4 * C);
+        for (j = 0; j < r; j++)
+            for (k = 0; k < C; k++) {
+                a.gfa[(size_t)j * C + k] += s->r_duf[j] * s->r_ln[k];
+                s->r_dln[k] += s->r_duf[j] * a.fa[(size_t)j * C + k];
+            }
+        ln_bwd(dy, s->r_dln, s->r_x2, ln2w, C); /* dy is now d(x2) */
+        zero(at, (size_t)C);
+        qrows_bwd(at, dy, ap->w + (size_t)l * C * C, ap->ws + (size_t)l * C, C, 0, C);
+    }
+    /* attention half, head by head, softmax rows rebuilt */
+    zero(s->DU, (size_t)n * r);
+    for (h = 0; h < NH; h++) {
+        head_qkv(s, l, h, n, &a, 1);
+        zero(s->dk, (size_t)n * hs);
+        zero(s->dv, (size_t)n * hs);
+        for (t = 0; t < n; t++) {
+            const float *dyt = s->ATTY + (size_t)t * C + h * hs, *qt = s->q + (size_t)t * hs;
+            float dot = 0.0f;
+            att_row(s, t, s->r_p);
+            for (j = 0; j <= t; j++) {
+                const float *vj = s->v_ + (size_t)j * hs;
+                float *dvj = s->dv + (size_t)j * hs, dp = 0.0f;
+                for (i = 0; i < hs; i++) { dp += dyt[i] * vj[i]; dvj[i] += s->r_p[j] * dyt[i]; }
+                s->r_dp[j] = dp;
+                dot += s->r_p[j] * dp;
+            }
+            zero(dq, (size_t)hs);
+            for (j = 0; j <= t; j++) {
+                float ds = s->r_p[j] * (s->r_dp[j] - dot) * sc;
+                const float *kj = s->k + (size_t)j * hs;
+                float *dkj = s->dk + (size_t)j * hs;
+                for (i = 0; i < hs; i++) { dq[i] += ds * kj[i]; dkj[i] += ds * qt[i]; }
+            }
+            zero(s->r_dln, (size_t)C);
+            push_qkv(s, l, t, 0, h, dq, &a);
+            ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, C);
+        }
+        for (t = 0; t < n; t++) {
+            zero(s->r_dln, (size_t)C);
+            push_qkv(s, l, t, 1, h, s->dk + (size_t)t * hs, &a);
+            push_qkv(s, l, t, 2, h, s->dv + (size_t)t * hs, &a);
+            ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, C);
+        }
+    }
+    /* the qkv adapter's A, through the shared inner values */
+    for (t = 0; t < n; t++) {
+        float mu, rs;
+        const float *du = s->DU + (size_t)t * r;
+        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, ln1w, s->w->ln1b + (size_t)l * C, C);
+        zero(s->r_dln, (size_t)C);
+        for (j = 0; j < r; j++)
+            for (k = 0; k < C; k++) {
+                a.gqa[(size_t)j * C + k] += du[j] * s->r_ln[k];
+                s->r_dln[k] += du[j] * a.qa[(size_t)j * C + k];
+            }
+        ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, C);
+    }
+}
+
+// --- public
+
+static et_status load(et_lora *s, const int *tok, const int *tgt, int n)
+{
+    int i;
+    if (!s || !tok || !tgt || n < 1) return ET_ERR_INVALID;
+    if (n > s->T) return ET_ERR_RANGE;
+    for (i = 0; i < n; i++) {
+        if (tok[i] < 0 || tok[i] >= s->cfg.vocab || tgt[i] < 0 || tgt[i] >= s->cfg.vocab) return ET_ERR_RANGE;
+        s->tok[i] = tok[i];
+        s->tgt[i] = tgt[i];
+    }
+    return ET_OK;
+}
+
+et_status et_lora_loss(et_lora *s, const int *tok, const int *tgt, int n, float *loss)
+{
+    int l;
+    TRY(load(s, tok, tgt, n));
+    encode(s, n);
+    for (l = 0; l < s->cfg.layers; l++) layer_fwd(s, l, n);
+    if (loss) *loss = head(s, n, 0.0f, 0);
+    return ET_OK;
+}
+
+et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, float loss_scale,
+                             float *loss)
+{
+    int l, i;
+    float lv;
+    TRY(load(s, tok, tgt, n));
+    encode(s, n);
+    for (l = 0; l < s->cfg.layers; l++) layer_fwd(s, l, n);
+    lv = head(s, n, loss_scale, 1);
+    for (l = s->cfg.layers - 1; l >= s->l0; l--) {
+        encode(s, n); /* recomputation: x_l from the tokens */
+        for (i = 0; i < l; i++) layer_fwd(s, i, n);
+        layer_bwd(s, l, n);
+    }
+    if (loss) *loss = lv;
+    return ET_OK;
+}
+
+et_status et_lora_step(et_lora *s, float lr, float wd)
+{
+    size_t i;
+    if (!s || !(lr >= 0) || !(wd >= 0)) return ET_ERR_INVALID;
+    s->step++;
+    if (s->lc.opt == ET_LORA_ADAMW)
+        et_cpu_adamw(0, s->params, s->grads, s->m, s->v, s->nparams, lr, 0.9f, 0.999f, 1e-8f, wd, s->step);
+    else
+        for (i = 0; i < s->nparams; i++) s->params[i] -= lr * s->grads[i];
+    zero(s->grads, s->nparams);
+    return ET_OK;
+}
