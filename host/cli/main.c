@@ -17,6 +17,8 @@
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 int cmd_devices(int argc, char **argv); /* cmd_devices.c */
+int cmd_plan(int argc, char **argv);     /* cmd_plan.c */
+int cmd_finetune(int argc, char **argv); /* cmd_finetune.c */
 
 static int fail(const char *cmd, const et_error *e)
 {
@@ -440,6 +442,8 @@ static void usage(void)
            "  compress  prune (0.5 | 2:4) and/or quantize (w8a8 | w8a32) a model, with a report\n"
            "  distill   train a small student GPT on a teacher's logits\n"
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
+           "  plan      exact arena bytes of on-device LoRA fine-tuning of a device image\n"
+           "  finetune  LoRA fine-tuning of a device image on plain text in a fixed arena\n"
            "  devices   list the devices each backend finds; --bench times training on one\n"
            "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
 }
@@ -460,6 +464,8 @@ int main(int argc, char **argv)
     if (!strcmp(c, "compress")) return cmd_compress(argc - 2, argv + 2);
     if (!strcmp(c, "distill")) return cmd_distill(argc - 2, argv + 2);
     if (!strcmp(c, "devices")) return cmd_devices(argc - 2, argv + 2);
+    if (!strcmp(c, "plan")) return cmd_plan(argc - 2, argv + 2);
+    if (!strcmp(c, "finetune")) return cmd_finetune(argc - 2, argv + 2);
     if (!strcmp(c, "sim")) return cmd_sim(argc - 2, argv + 2); /* cmd_sim.c */
     fprintf(stderr, "edgetrain: unknown command '%s' (see edgetrain --help)\n", c);
     return 2;

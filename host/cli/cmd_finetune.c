@@ -1,0 +1,165 @@
+/* cmd_finetune.c - `edgetrain finetune`: LoRA fine-tuning of a device image on plain text,
+ * inside one arena of a given size, through the same freestanding code a board runs
+ * (compress/et_lora.h). The text is tokenized with the image's own tokenizer (characters
+ * it lacks are skipped and counted); its last --val-frac is held out and its loss is
+ * printed before and after. Writes DIR/adapters.etlora. */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include "et_image_file.h"
+#include "et_lora_file.h"
+#include "et_tokenizer.h"
+#include "flags.h"
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v <= 0) return -1;
+    if (*end == 'K' || *end == 'k') { v *= 1024; end++; }
+    else if (*end == 'M' || *end == 'm') { v *= 1048576; end++; }
+    if (*end) return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* mean loss over up to nwin consecutive windows of T+1 tokens */
+static et_status val_loss(et_lora *s, const int32_t *ids, size_t n, int T, int nwin, float *out)
+{
+    double sum = 0.0;
+    int k = 0;
+    size_t pos;
+    for (pos = 0; pos + (size_t)T + 1 <= n && k < nwin; pos += (size_t)T, k++) {
+        float l;
+        et_status st = et_lora_loss(s, ids + pos, ids + pos + 1, T, &l);
+        if (st != ET_OK) return st;
+        sum += l;
+    }
+    *out = k ? (float)(sum / k) : -1.0f;
+    return ET_OK;
+}
+
+int cmd_finetune(int argc, char **argv);
+int cmd_finetune(int argc, char **argv)
+{
+    const char *image = NULL, *data = NULL, *out = NULL, *arena_s = "256K", *opt = "sgd";
+    int rank = 4, layers = 0, B = 1, T = 64, steps = 100, help = 0, seed = 1, log_every = 10, val_win = 50, rc = 1, k, b;
+    float lr = 0.0f, valfrac = 0.1f, wd = 0.0f;
+    flag f[] = {
+        {"image", 0, F_STR, &image, "device image (.etimg)"},
+        {"data", 'd', F_STR, &data, "plain text to fine-tune on"},
+        {"lora", 0, F_INT, &rank, "adapter rank"},
+        {"lora-layers", 0, F_INT, &layers, "adapt the last N blocks (0: all)"},
+        {"opt", 0, F_STR, &opt, "sgd | adamw"},
+        {"lr", 0, F_FLOAT, &lr, "learning rate (0: 0.05 for sgd, 3e-3 for adamw)"},
+        {"wd", 0, F_FLOAT, &wd, "AdamW weight decay"},
+        {"arena", 0, F_STR, &arena_s, "arena size, e.g. 256K (all mutable state lives in it)"},
+        {"batch", 'b', F_INT, &B, "sequences per step (gradient accumulation, one at a time)"},
+        {"seq", 't', F_INT, &T, "tokens per sequence"},
+        {"steps", 0, F_INT, &steps, "optimizer steps"},
+        {"val-frac", 0, F_FLOAT, &valfrac, "share of the text held out (its end)"},
+        {"val-windows", 0, F_INT, &val_win, "held-out windows of T tokens to average"},
+        {"seed", 0, F_INT, &seed, "random seed (adapter init, window order)"},
+        {"log-every", 0, F_INT, &log_every, "progress line every N steps"},
+        {"out", 'o', F_STR, &out, "output folder (adapters.etlora)"},
+    };
+    et_image im;
+    et_lora_config lc;
+    et_lora_plan p;
+    et_lora s;
+    et_arena ar;
+    et_error e = {0};
+    et_tokenizer *tok = NULL;
+    void *mem = NULL, *abuf = NULL;
+    char *text = NULL, path[4200];
+    int32_t *ids = NULL;
+    size_t arena_n, tn = 0, nids = 0, unk = 0, ntrain;
+    float before, after, loss = 0.0f;
+    uint64_t rng;
+    FILE *fp;
+    et_status st;
+    if (flags_parse("finetune", f, (int)(sizeof f / sizeof *f), argc, argv, &help)) return 2;
+    if (help) {
+        flags_usage("finetune", "LoRA fine-tuning of a device image on plain text inside a fixed arena.", f, (int)(sizeof f / sizeof *f));
+        return 0;
+    }
+    if (!image || !data || !out || B < 1 || steps < 1 || log_every < 1 || !(valfrac > 0 && valfrac < 1) ||
+        parse_size(arena_s, &arena_n) || (strcmp(opt, "sgd") && strcmp(opt, "adamw"))) {
+        fprintf(stderr, "edgetrain finetune: --image, --data and --out are required; -b, --steps, --log-every >= 1; "
+                        "--val-frac in (0,1); --arena like 256K; --opt sgd or adamw\n");
+        return 2;
+    }
+    lc.rank = rank; lc.layers = layers; lc.alpha = 0; lc.opt = strcmp(opt, "sgd") ? ET_LORA_ADAMW : ET_LORA_SGD;
+    if (lr == 0.0f) lr = lc.opt == ET_LORA_SGD ? 0.05f : 3e-3f;
+    if (et_image_read(image, &mem, &im, &e) != ET_OK) { fprintf(stderr, "edgetrain finetune: error: %s\n", e.msg); return 1; }
+    if (!im.tokenizer) { fprintf(stderr, "edgetrain finetune: error: %s has no tokenizer\n", image); goto done; }
+    if (et_tok_deserialize(im.tokenizer, im.tokenizer_bytes, &tok, &e) != ET_OK) {
+        fprintf(stderr, "edgetrain finetune: error: %s: tokenizer: %s\n", image, e.msg);
+        goto done;
+    }
+    if (!(fp = fopen(data, "rb"))) { fprintf(stderr, "edgetrain finetune: error: %s: cannot open\n", data); goto done; }
+    fseek(fp, 0, SEEK_END);
+    tn = (size_t)ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    text = malloc(tn + 1);
+    ids = malloc(sizeof(int32_t) * (tn + 1));
+    if (!text || !ids || fread(text, 1, tn, fp) != tn) { fclose(fp); fprintf(stderr, "edgetrain finetune: error: %s: read failed\n", data); goto done; }
+    fclose(fp);
+    if (et_tok_encode_i32(tok, text, tn, ids, tn + 1, &nids, ET_TOK_SKIP_UNKNOWN, &unk) != ET_OK) {
+        fprintf(stderr, "edgetrain finetune: error: %s: cannot tokenize\n", data);
+        goto done;
+    }
+    if (unk) fprintf(stderr, "edgetrain finetune: warning: skipped %zu characters of %s the image's tokenizer lacks\n", unk, data);
+    ntrain = (size_t)((double)nids * (1.0 - valfrac));
+    if (ntrain < (size_t)T + 1 || nids - ntrain < (size_t)T + 1) {
+        fprintf(stderr, "edgetrain finetune: error: %s: %zu tokens is too little for T=%d with --val-frac %g\n", data, nids, T, valfrac);
+        goto done;
+    }
+    if ((st = et_lora_plan_compute(&im, &lc, T, &p)) != ET_OK) {
+        fprintf(stderr, "edgetrain finetune: error: cannot plan rank %d, T=%d on %s: %s\n", rank, T, image, et_status_str(st));
+        goto done;
+    }
+    if (posix_memalign(&abuf, 64, arena_n) != 0) { abuf = NULL; fprintf(stderr, "edgetrain finetune: error: out of memory\n"); goto done; }
+    et_arena_init(&ar, abuf, arena_n);
+    if ((st = et_lora_create(&s, &im, &lc, T, (uint64_t)(unsigned)seed, &ar)) != ET_OK) {
+        fprintf(stderr, "edgetrain finetune: error: %s: the plan needs %zu bytes, the arena has %zu (--arena %s)\n",
+                et_status_str(st), p.total, arena_n, arena_s);
+        goto done;
+    }
+    printf("finetune %s: %zu train + %zu held-out tokens; lora rank %d on %d layers, %s lr %g; arena %zu bytes, plan %zu\n",
+           data, ntrain, nids - ntrain, rank, s.lc.layers, opt, lr, arena_n, p.total);
+    if (val_loss(&s, ids + ntrain, nids - ntrain, T, val_win, &before) != ET_OK) goto done;
+    printf("val loss before %.4f\n", before);
+    rng = (uint64_t)(unsigned)seed * 0x9E3779B97F4A7C15ull + 1;
+    for (k = 1; k <= steps; k++) {
+        double sum = 0.0;
+        for (b = 0; b < B; b++) {
+            size_t pos;
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            pos = (size_t)((rng >> 33) % (ntrain - (size_t)T));
+            if ((st = et_lora_accumulate(&s, ids + pos, ids + pos + 1, T, 1.0f / (float)B, &loss)) != ET_OK) {
+                fprintf(stderr, "edgetrain finetune: error: step %d: %s\n", k, et_status_str(st));
+                goto done;
+            }
+            sum += loss;
+        }
+        et_lora_step(&s, lr, wd);
+        if (k % log_every == 0 || k == steps) printf("step %d/%d | loss %.4f\n", k, steps, sum / B);
+    }
+    if (val_loss(&s, ids + ntrain, nids - ntrain, T, val_win, &after) != ET_OK) goto done;
+    printf("val loss after %.4f (%+.4f); arena high-water %zu bytes = plan %zu\n", after, after - before, ar.high_water, p.total);
+    snprintf(path, sizeof path, "%s/adapters.etlora", out);
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "edgetrain finetune: error: %s: cannot create folder: %s\n", out, strerror(errno));
+        goto done;
+    }
+    if (et_lora_save(path, &s, &e) != ET_OK) { fprintf(stderr, "edgetrain finetune: error: %s\n", e.msg); goto done; }
+    printf("wrote %s (%zu adapter parameters)\n", path, s.nparams);
+    rc = 0;
+done:
+    free(abuf); free(text); free(ids); free(mem);
+    et_tok_free(tok);
+    return rc;
+}
