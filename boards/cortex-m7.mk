@@ -1,0 +1,53 @@
+# boards/cortex-m7.mk - bare-metal Arm Cortex-M7 (FPv5 double-precision FPU, hard float;
+# e.g. STM32H743: 2 MiB flash, 512 KiB AXI SRAM). No OS and no heap: core/ + compress/
+# (which include the device-image loader and LoRA fine-tuning) are built with Debian's
+# arm-none-eabi-gcc into a static library, and a tiny firmware (boards/cortex-m7/:
+# start-up, vector table, linker script) links it with a device image compiled in as a
+# const array, opens the image in place from flash and runs a fine-tuning step in a
+# static 256 KiB arena. `make board=cortex-m7` builds both and prints arm-none-eabi-size.
+# The image compiled in is FW_IMAGE (default: the committed fuzz seed, a 2-layer W8A32
+# model); pass FW_IMAGE=model.etimg for your own (edgetrain export --format image).
+BOARD_CC      := arm-none-eabi-gcc
+BOARD_ARCH    := -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard -mthumb
+BOARD_RUN     :=
+BOARD_PKGS    := gcc-arm-none-eabi
+BOARD_MULTIARCH_PKGS :=
+BOARD_CHECK_LIBS :=
+BOARD_HOSTED  := 0
+BOARD_RAM     := 524288     # 512 KiB
+BOARD_FLASH   := 2097152    # 2 MiB
+OPENCL        := 0
+CUDA          := 0
+
+M7_BUILD  := build/m7
+FW_IMAGE  ?= tests/fuzz/corpus/seed_v65_m2_t0.etimg
+M7_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -ffreestanding -O2 $(BOARD_ARCH) \
+             -ffunction-sections -fdata-sections -Icore -Icompress
+M7_SRC    := $(wildcard core/*.c compress/*.c)
+M7_OBJ    := $(patsubst %.c,$(M7_BUILD)/obj/%.o,$(M7_SRC))
+
+.DEFAULT_GOAL := m7
+.PHONY: m7
+m7: $(M7_BUILD)/libedgetrain-m7.a $(M7_BUILD)/firmware.elf
+	@arm-none-eabi-size $(M7_BUILD)/firmware.elf
+	@echo "cortex-m7: plan and arena budgets: BOARD_RAM $(BOARD_RAM), BOARD_FLASH $(BOARD_FLASH)"
+
+$(M7_BUILD)/obj/%.o: %.c $(wildcard core/*.h compress/*.h)
+	@sh scripts/ensure-deps.sh $(BOARD_PKGS)
+	@mkdir -p $(dir $@)
+	$(BOARD_CC) $(M7_CFLAGS) -c $< -o $@
+
+$(M7_BUILD)/libedgetrain-m7.a: $(M7_OBJ)
+	@rm -f $@
+	arm-none-eabi-ar rcs $@ $^
+
+$(M7_BUILD)/image.c: $(FW_IMAGE)
+	@mkdir -p $(dir $@)
+	@{ echo '#include <stddef.h>'; \
+	   echo 'const unsigned char et_model_image[] __attribute__((aligned(64))) = {'; \
+	   od -An -v -tx1 $< | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '};'; echo "const size_t et_model_image_len = sizeof et_model_image;"; } > $@
+
+$(M7_BUILD)/firmware.elf: boards/cortex-m7/fw_main.c boards/cortex-m7/link.ld $(M7_BUILD)/image.c $(M7_BUILD)/libedgetrain-m7.a
+	$(BOARD_CC) $(M7_CFLAGS) -nostdlib -Wl,--gc-sections -T boards/cortex-m7/link.ld \
+	    boards/cortex-m7/fw_main.c $(M7_BUILD)/image.c $(M7_BUILD)/libedgetrain-m7.a -lgcc -o $@
