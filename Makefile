@@ -9,7 +9,11 @@ board ?= host
 include boards/$(board).mk
 
 PREFIX ?= /usr/local
+ifeq ($(board),host)
 BUILD  ?= build
+else
+BUILD  ?= build/$(board)
+endif
 CC     := $(BOARD_CC)
 THREADS ?= 2
 
@@ -35,6 +39,7 @@ LIBS        := -lm -pthread
 #   CHECK_PKGS  Debian packages make test installs when missing
 #   ACCEL_HEADERS public headers to install
 # and define extra targets of their own.
+.DEFAULT_GOAL := all
 ACCEL_SRC :=
 ACCEL_CFLAGS :=
 ACCEL_LIBS :=
@@ -50,7 +55,7 @@ HOST_CFLAGS += $(ACCEL_CFLAGS)
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 LIB_OBJ     := $(call obj,$(BUILD),$(CORE_SRC) $(COMPRESS_SRC)) $(call obj,$(BUILD),$(HOSTLIB_SRC))
 SAN_LIB_OBJ := $(call obj,$(BUILD)/san,$(CORE_SRC) $(COMPRESS_SRC) $(HOSTLIB_SRC))
-TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TESTS       := $(filter-out $(addprefix $(BUILD)/tests/,$(BOARD_TEST_SKIP)),$(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC)))
 SAN_TESTS   := $(patsubst tests/%.c,$(BUILD)/san/tests/%,$(TEST_SRC))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
@@ -60,9 +65,10 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 all: $(BUILD)/libedgetrain.a $(BUILD)/edgetrain
 
 # --- packages a fresh Debian machine lacks
-$(DEPS_STAMP): Makefile $(wildcard accel/*/build.mk)
+$(DEPS_STAMP): Makefile $(wildcard accel/*/build.mk) boards/$(board).mk
 	@mkdir -p $(BUILD)
-	@sh scripts/ensure-deps.sh $(CHECK_PKGS)
+	@sh scripts/ensure-deps.sh $(CHECK_PKGS) $(BOARD_PKGS)
+	@[ -z "$(BOARD_MULTIARCH_PKGS)" ] || sh scripts/ensure-deps.sh --multiarch $(BOARD_MULTIARCH_PKGS)
 	@touch $@
 deps: $(DEPS_STAMP)
 
@@ -71,40 +77,52 @@ $(BUILD)/obj/core/%.o $(BUILD)/obj/compress/%.o: CFLAGS_X = $(CORE_CFLAGS)
 $(BUILD)/obj/host/%.o $(BUILD)/obj/accel/%.o: CFLAGS_X = $(HOST_CFLAGS)
 $(BUILD)/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_X) $(INCS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_X) $(INCS) -c $< -o $@
 
 $(BUILD)/libedgetrain.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/edgetrain: $(CLI_SRC) $(BUILD)/libedgetrain.a $(wildcard host/cli/*.h)
 	$(CC) $(HOST_CFLAGS) $(INCS) -Ihost/cli $(CLI_SRC) $(BUILD)/libedgetrain.a $(LIBS) -o $@
 
 # --- tests
+CHECK_LIBS = $(if $(BOARD_CHECK_LIBS),$(BOARD_CHECK_LIBS),$$(pkg-config --cflags --libs check))
 $(BUILD)/tests/%: tests/%.c tests/et_check.h $(BUILD)/libedgetrain.a | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -Wno-error=unused-parameter $(INCS) -Itests $< $(BUILD)/libedgetrain.a \
-	    $$(pkg-config --cflags --libs check) $(LIBS) -o $@
+	@echo "  TEST    $@"
+	@$(CC) $(HOST_CFLAGS) -Wno-error=unused-parameter $(INCS) -Itests $< $(BUILD)/libedgetrain.a \
+	    $(CHECK_LIBS) $(LIBS) -o $@
 
 $(BUILD)/san/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L $(SAN) $(BOARD_ARCH) -fno-math-errno -pthread $(ACCEL_CFLAGS) $(INCS) -c $< -o $@
+	@echo "  CC san  $<"
+	@$(CC) $(STD) -D_POSIX_C_SOURCE=200809L $(SAN) $(BOARD_ARCH) -fno-math-errno -pthread $(ACCEL_CFLAGS) $(INCS) -c $< -o $@
 $(BUILD)/san/libedgetrain.a: $(SAN_LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 $(BUILD)/san/tests/%: tests/%.c tests/et_check.h $(BUILD)/san/libedgetrain.a | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L -pthread $(SAN) $(BOARD_ARCH) $(INCS) -Itests $< \
+	@echo "  TEST    $@"
+	@$(CC) $(STD) -D_POSIX_C_SOURCE=200809L -pthread $(SAN) $(BOARD_ARCH) $(INCS) -Itests $< \
 	    $(BUILD)/san/libedgetrain.a $$(pkg-config --cflags --libs check) $(LIBS) -o $@
 $(BUILD)/san/edgetrain: $(CLI_SRC) $(BUILD)/san/libedgetrain.a
 	$(CC) $(STD) -D_POSIX_C_SOURCE=200809L -pthread $(SAN) $(BOARD_ARCH) $(INCS) -Ihost/cli \
 	    $(CLI_SRC) $(BUILD)/san/libedgetrain.a $(LIBS) -o $@
 
+ifeq ($(board),host)
 test: test-plain freestanding-check install-check test-san
 	@echo "make test: all checks passed"
+else
+test: test-plain freestanding-check
+	@echo "make board=$(board) test: all checks passed"
+endif
 
 test-plain: $(TESTS) $(BUILD)/edgetrain
-	@sh scripts/run-tests.sh plain $(BUILD)/edgetrain $(TESTS)
+	@ET_RUN="$(BOARD_RUN)" sh scripts/run-tests.sh plain "$(strip $(BOARD_RUN) $(BUILD)/edgetrain)" $(TESTS)
 
 test-san: $(SAN_TESTS) $(BUILD)/san/edgetrain
 	@sh scripts/run-tests.sh sanitized $(BUILD)/san/edgetrain $(SAN_TESTS)

@@ -5,12 +5,15 @@
  * rows into 6-tall slivers and its B columns into 16-wide slivers in private scratch,
  * and runs the MR x NR micro-kernel. Every C element is reduced over k in the same
  * order whatever the tiling of M and N, so threads never change the bits.
+ * Micro-kernels: AVX2/FMA (x86-64), NEON (aarch64), and a scalar one always present.
  * Deliberately avoids: run-time CPU dispatch (SIMD is chosen at compile time) and any
  * allocation (scratch comes from the caller's arena).
  */
 #include "et_gemm.h"
 #if ET_HAVE_AVX2
 #include <immintrin.h>
+#elif ET_HAVE_NEON
+#include <arm_neon.h>
 #endif
 
 #define MR 6
@@ -101,6 +104,29 @@ static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
     _mm256_store_ps(acc + 48, c30); _mm256_store_ps(acc + 56, c31);
     _mm256_store_ps(acc + 64, c40); _mm256_store_ps(acc + 72, c41);
     _mm256_store_ps(acc + 80, c50); _mm256_store_ps(acc + 88, c51);
+}
+#elif ET_HAVE_NEON
+/* 6 rows x 4 quad-vectors = 24 accumulators of aarch64's 32 vector registers */
+static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
+{
+    float32x4_t c[6][4];
+    int k, i, j;
+    for (i = 0; i < 6; i++)
+        for (j = 0; j < 4; j++) c[i][j] = vdupq_n_f32(0.0f);
+    for (k = 0; k < kc; k++) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+        for (i = 0; i < 6; i++) {
+            float32x4_t av = vdupq_n_f32(a[i]);
+            c[i][0] = vfmaq_f32(c[i][0], av, b0);
+            c[i][1] = vfmaq_f32(c[i][1], av, b1);
+            c[i][2] = vfmaq_f32(c[i][2], av, b2);
+            c[i][3] = vfmaq_f32(c[i][3], av, b3);
+        }
+        a += MR;
+        b += NR;
+    }
+    for (i = 0; i < 6; i++)
+        for (j = 0; j < 4; j++) vst1q_f32(acc + i * NR + 4 * j, c[i][j]);
 }
 #else
 static void kernel_6x16(int kc, const float *a, const float *b, float *acc)

@@ -14,6 +14,7 @@
 #ifdef ET_HAVE_CUDA
 #include "et_cuda.h"
 #endif
+#include "et_sys_backend.h"
 
 /* One driver, as the registry sees it: every function takes the driver's handle. */
 typedef struct {
@@ -71,6 +72,49 @@ static const char *cu_name(const void *h) { return et_cuda_name((const et_cuda *
 static void cu_close(void *h) { et_cuda_close((et_cuda *)h); }
 #endif
 
+/* the systolic simulator: host memory, so nothing to reserve or sync; spec
+ * "systolic[:RxC[:df[:dtype]]]" as et_sys_spec_parse reads it */
+typedef struct {
+    et_sys_ctx ctx;
+    et_backend be;
+    char name[96];
+} sys_handle;
+static et_status sys_open(void **h, const char *arg, et_error *err)
+{
+    et_sys_config c;
+    sys_handle *s;
+    et_status st;
+    if ((st = et_sys_spec_parse(arg, &c, err)) != ET_OK) return st;
+    if (!(s = calloc(1, sizeof *s))) return et_error_set(err, ET_ERR_NOMEM, "out of memory");
+    /* 65536: the widest output a quantized GEMM may have (int8 scales) */
+    if ((st = et_sys_backend_init(&s->be, &s->ctx, &c, NULL, 65536, NULL, 0)) != ET_OK) {
+        free(s);
+        return et_error_set(err, st, "cannot set up the systolic simulator");
+    }
+    snprintf(s->name, sizeof s->name, "systolic %s", arg && *arg ? arg : "(default array)");
+    *h = s;
+    return ET_OK;
+}
+static void sys_backend(void *h, et_backend *be) { *be = ((sys_handle *)h)->be; }
+static et_status sys_reserve(void *h, size_t b, et_error *e) { (void)h; (void)b; (void)e; return ET_OK; }
+static et_status sys_sync(void *ctx) { (void)ctx; return ET_OK; }
+static const char *sys_err(const void *h) { (void)h; return ""; }
+static const char *sys_name(const void *h) { return ((const sys_handle *)h)->name; }
+static void sys_close(void *h) { free(h); }
+static et_status sys_devices(et_accel_device *out, int max, int *n, et_error *err)
+{
+    (void)err;
+    *n = 0;
+    if (max < 1 || !out) return ET_OK;
+    memset(out, 0, sizeof *out);
+    snprintf(out->backend, sizeof out->backend, "systolic");
+    snprintf(out->spec, sizeof out->spec, "systolic:16x16:ws:fp32");
+    snprintf(out->platform, sizeof out->platform, "edgetrain simulator");
+    snprintf(out->name, sizeof out->name, "TPU-like systolic array (simulated)");
+    *n = 1;
+    return ET_OK;
+}
+
 static const driver drivers[] = {
 #ifdef ET_HAVE_OPENCL
     {"opencl", ocl_open, ocl_backend, ocl_reserve, ocl_sync, ocl_err, ocl_name, ocl_close,
@@ -79,11 +123,12 @@ static const driver drivers[] = {
 #ifdef ET_HAVE_CUDA
     {"cuda", cu_open, cu_backend, cu_reserve, cu_sync, cu_err, cu_name, cu_close, et_cuda_devices},
 #endif
+    {"systolic", sys_open, sys_backend, sys_reserve, sys_sync, sys_err, sys_name, sys_close, sys_devices},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 };
 
 /* every backend this registry may know of, built or not (for messages) */
-static const char *const known[] = {"cpu", "opencl", "cuda", NULL};
+static const char *const known[] = {"cpu", "opencl", "cuda", "systolic", NULL};
 
 const char *et_accel_built(void)
 {
@@ -94,7 +139,7 @@ const char *et_accel_built(void)
 #ifdef ET_HAVE_CUDA
            " cuda"
 #endif
-        ;
+           " systolic";
 }
 
 static const driver *find(const char *name, size_t len)
