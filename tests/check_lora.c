@@ -7,6 +7,8 @@
 #include "et_check.h"
 #include "et_lora.h"
 #include "et_image.h"
+#include "et_lora_file.h"
+#include <unistd.h>
 
 static et_tensor_info tinfo[ET_GPT_NTENSORS];
 
@@ -193,6 +195,45 @@ START_TEST(training_lowers_loss)
 }
 END_TEST
 
+/* the adapter file round-trips; a flipped byte and a different session are refused */
+START_TEST(adapter_file)
+{
+    fixture f;
+    et_lora_config lc = {2, 1, 0, ET_LORA_SGD}, lc2 = {2, 2, 0, ET_LORA_SGD};
+    et_lora_plan p;
+    et_lora s, t, u;
+    et_arena a, b, c;
+    void *b1, *b2, *b3;
+    char path[64];
+    et_error e = {0};
+    FILE *fp;
+    size_t i;
+    make(&f, 2);
+    snprintf(path, sizeof path, "/tmp/check_lora_%ld.etlora", (long)getpid());
+    et_lora_plan_compute(&f.im, &lc2, 8, &p);
+    b1 = et_test_aligned(p.total); b2 = et_test_aligned(p.total); b3 = et_test_aligned(p.total);
+    et_arena_init(&a, b1, p.total); et_arena_init(&b, b2, p.total); et_arena_init(&c, b3, p.total);
+    ck_assert_int_eq(et_lora_create(&s, &f.im, &lc, 8, 1, &a), ET_OK);
+    ck_assert_int_eq(et_lora_create(&t, &f.im, &lc, 8, 2, &b), ET_OK);
+    ck_assert_int_eq(et_lora_create(&u, &f.im, &lc2, 8, 2, &c), ET_OK);
+    for (i = 0; i < s.nparams; i++) s.params[i] = (float)i * 0.01f;
+    ck_assert_int_eq(et_lora_save(path, &s, &e), ET_OK);
+    ck_assert_int_eq(et_lora_load(path, &t, &e), ET_OK);
+    ck_assert_int_eq(memcmp(s.params, t.params, s.nparams * sizeof(float)), 0);
+    ck_assert_int_eq(et_lora_load(path, &u, &e), ET_ERR_INVALID);
+    fp = fopen(path, "r+b");
+    fseek(fp, 100, SEEK_SET);
+    fputc(0x5a, fp);
+    fclose(fp);
+    ck_assert_int_eq(et_lora_load(path, &t, &e), ET_ERR_CRC);
+    ck_assert_int_eq(truncate(path, 60), 0);
+    ck_assert_int_eq(et_lora_load(path, &t, &e), ET_ERR_TRUNCATED);
+    unlink(path);
+    free(b1); free(b2); free(b3);
+    drop(&f);
+}
+END_TEST
+
 static Suite *lora_suite(void)
 {
     Suite *s = suite_create("lora");
@@ -202,6 +243,7 @@ static Suite *lora_suite(void)
     tcase_add_test(t, matches_qgpt);
     tcase_add_test(t, gradients);
     tcase_add_test(t, training_lowers_loss);
+    tcase_add_test(t, adapter_file);
     suite_add_tcase(s, t);
     return s;
 }

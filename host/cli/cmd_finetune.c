@@ -44,7 +44,7 @@ static et_status val_loss(et_lora *s, const int32_t *ids, size_t n, int T, int n
 int cmd_finetune(int argc, char **argv);
 int cmd_finetune(int argc, char **argv)
 {
-    const char *image = NULL, *data = NULL, *out = NULL, *arena_s = "256K", *opt = "sgd";
+    const char *image = NULL, *data = NULL, *out = NULL, *arena_s = "256K", *opt = "sgd", *adapters = NULL;
     int rank = 4, layers = 0, B = 1, T = 64, steps = 100, help = 0, seed = 1, log_every = 10, val_win = 50, rc = 1, k, b;
     float lr = 0.0f, valfrac = 0.1f, wd = 0.0f;
     flag f[] = {
@@ -63,6 +63,7 @@ int cmd_finetune(int argc, char **argv)
         {"val-windows", 0, F_INT, &val_win, "held-out windows of T tokens to average"},
         {"seed", 0, F_INT, &seed, "random seed (adapter init, window order)"},
         {"log-every", 0, F_INT, &log_every, "progress line every N steps"},
+        {"adapters", 0, F_STR, &adapters, "start from these adapters (with --steps 0: only evaluate them)"},
         {"out", 'o', F_STR, &out, "output folder (adapters.etlora)"},
     };
     et_image im;
@@ -85,9 +86,9 @@ int cmd_finetune(int argc, char **argv)
         flags_usage("finetune", "LoRA fine-tuning of a device image on plain text inside a fixed arena.", f, (int)(sizeof f / sizeof *f));
         return 0;
     }
-    if (!image || !data || !out || B < 1 || steps < 1 || log_every < 1 || !(valfrac > 0 && valfrac < 1) ||
+    if (!image || !data || (!out && steps > 0) || B < 1 || steps < 0 || log_every < 1 || !(valfrac > 0 && valfrac < 1) ||
         parse_size(arena_s, &arena_n) || (strcmp(opt, "sgd") && strcmp(opt, "adamw"))) {
-        fprintf(stderr, "edgetrain finetune: --image, --data and --out are required; -b, --steps, --log-every >= 1; "
+        fprintf(stderr, "edgetrain finetune: --image, --data and (unless --steps 0) --out are required; -b, --log-every >= 1, --steps >= 0; "
                         "--val-frac in (0,1); --arena like 256K; --opt sgd or adamw\n");
         return 2;
     }
@@ -128,10 +129,15 @@ int cmd_finetune(int argc, char **argv)
                 et_status_str(st), p.total, arena_n, arena_s);
         goto done;
     }
+    if (adapters && et_lora_load(adapters, &s, &e) != ET_OK) {
+        fprintf(stderr, "edgetrain finetune: error: %s\n", e.msg);
+        goto done;
+    }
     printf("finetune %s: %zu train + %zu held-out tokens; lora rank %d on %d layers, %s lr %g; arena %zu bytes, plan %zu\n",
            data, ntrain, nids - ntrain, rank, s.lc.layers, opt, lr, arena_n, p.total);
     if (val_loss(&s, ids + ntrain, nids - ntrain, T, val_win, &before) != ET_OK) goto done;
-    printf("val loss before %.4f\n", before);
+    printf("val loss %s %.4f\n", steps ? "before" : "with these adapters", before);
+    if (steps == 0) { rc = 0; goto done; }
     rng = (uint64_t)(unsigned)seed * 0x9E3779B97F4A7C15ull + 1;
     for (k = 1; k <= steps; k++) {
         double sum = 0.0;
