@@ -7,6 +7,8 @@
 # static 256 KiB arena. `make board=cortex-m7` builds both and prints arm-none-eabi-size.
 # The image compiled in is FW_IMAGE (default: the committed fuzz seed, a 2-layer W8A32
 # model); pass FW_IMAGE=model.etimg for your own (edgetrain export --format image).
+# `make board=cortex-m7 m7-qemu` runs the firmware on QEMU's mps2-an500 (Cortex-M7) with
+# semihosting output and fails unless high-water == plan and the loss went down.
 BOARD_CC      := arm-none-eabi-gcc
 BOARD_ARCH    := -mcpu=cortex-m7 -mfpu=fpv5-d16 -mfloat-abi=hard -mthumb
 BOARD_RUN     :=
@@ -25,9 +27,10 @@ M7_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -ffreestanding -O2 $(BOARD
              -ffunction-sections -fdata-sections -Icore -Icompress
 M7_SRC    := $(wildcard core/*.c compress/*.c)
 M7_OBJ    := $(patsubst %.c,$(M7_BUILD)/obj/%.o,$(M7_SRC))
+M7_IMG_C  := $(M7_BUILD)/image-$(notdir $(basename $(FW_IMAGE))).c
 
 .DEFAULT_GOAL := m7
-.PHONY: m7
+.PHONY: m7 m7-qemu
 m7: $(M7_BUILD)/libedgetrain-m7.a $(M7_BUILD)/firmware.elf
 	@arm-none-eabi-size $(M7_BUILD)/firmware.elf
 	@echo "cortex-m7: plan and arena budgets: BOARD_RAM $(BOARD_RAM), BOARD_FLASH $(BOARD_FLASH)"
@@ -41,13 +44,23 @@ $(M7_BUILD)/libedgetrain-m7.a: $(M7_OBJ)
 	@rm -f $@
 	arm-none-eabi-ar rcs $@ $^
 
-$(M7_BUILD)/image.c: $(FW_IMAGE)
+$(M7_IMG_C): $(FW_IMAGE)
 	@mkdir -p $(dir $@)
 	@{ echo '#include <stddef.h>'; \
 	   echo 'const unsigned char et_model_image[] __attribute__((aligned(64))) = {'; \
 	   od -An -v -tx1 $< | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	   echo '};'; echo "const size_t et_model_image_len = sizeof et_model_image;"; } > $@
 
-$(M7_BUILD)/firmware.elf: boards/cortex-m7/fw_main.c boards/cortex-m7/link.ld $(M7_BUILD)/image.c $(M7_BUILD)/libedgetrain-m7.a
+$(M7_BUILD)/firmware.elf: boards/cortex-m7/fw_main.c boards/cortex-m7/link.ld $(M7_IMG_C) $(M7_BUILD)/libedgetrain-m7.a
 	$(BOARD_CC) $(M7_CFLAGS) -nostdlib -Wl,--gc-sections -T boards/cortex-m7/link.ld \
-	    boards/cortex-m7/fw_main.c $(M7_BUILD)/image.c $(M7_BUILD)/libedgetrain-m7.a -lgcc -o $@
+	    boards/cortex-m7/fw_main.c $(M7_IMG_C) $(M7_BUILD)/libedgetrain-m7.a -lgcc -o $@
+
+# The same firmware on QEMU's mps2-an500 (a Cortex-M7 board), printing through semihosting:
+# image opened in place, one forward + backward + SGD step, high-water == plan, loss lower.
+$(M7_BUILD)/firmware-qemu.elf: boards/cortex-m7/fw_main.c boards/cortex-m7/link-qemu.ld $(M7_IMG_C) $(M7_BUILD)/libedgetrain-m7.a
+	$(BOARD_CC) $(M7_CFLAGS) -DET_FW_SEMIHOST -nostdlib -Wl,--gc-sections -T boards/cortex-m7/link-qemu.ld \
+	    boards/cortex-m7/fw_main.c $(M7_IMG_C) $(M7_BUILD)/libedgetrain-m7.a -lgcc -o $@
+m7-qemu: $(M7_BUILD)/firmware-qemu.elf
+	@sh scripts/ensure-deps.sh qemu-system-arm
+	timeout 120 qemu-system-arm -M mps2-an500 -nographic -monitor none -serial none \
+	    -semihosting-config enable=on,target=native -kernel $<
