@@ -18,6 +18,8 @@ BOARD_CHECK_LIBS :=
 BOARD_HOSTED  := 0
 BOARD_RAM     := 524288     # 512 KiB
 BOARD_FLASH   := 2097152    # 2 MiB
+BOARD_GOAL    := m7         # what `make board=cortex-m7` should build (needs the Makefile to honour it)
+BOARD_TEST    := m7 m7-qemu # what `make board=cortex-m7 test` should run
 OPENCL        := 0
 CUDA          := 0
 
