@@ -39,13 +39,14 @@ LIBS        := -lm -pthread
 #   CHECK_PKGS  Debian packages make test installs when missing
 #   ACCEL_HEADERS public headers to install
 # and define extra targets of their own.
-.DEFAULT_GOAL := all
+.DEFAULT_GOAL := $(if $(strip $(BOARD_GOAL)),$(strip $(BOARD_GOAL)),all)
 ACCEL_SRC :=
 ACCEL_CFLAGS :=
 ACCEL_LIBS :=
 ACCEL_INCS :=
 ACCEL_HEADERS :=
 -include $(sort $(wildcard accel/*/build.mk))
+-include tests/fuzz/fuzz.mk
 HOSTLIB_SRC += $(ACCEL_SRC)
 HEADERS     += $(ACCEL_HEADERS)
 LIBS        += $(ACCEL_LIBS)
@@ -116,6 +117,9 @@ $(BUILD)/san/edgetrain: $(CLI_SRC) $(BUILD)/san/libedgetrain.a
 ifeq ($(board),host)
 test: test-plain freestanding-check install-check test-san
 	@echo "make test: all checks passed"
+else ifeq ($(strip $(BOARD_HOSTED)),0)
+test: $(BOARD_TEST) freestanding-check
+	@echo "make board=$(board) test: all checks passed"
 else
 test: test-plain freestanding-check
 	@echo "make board=$(board) test: all checks passed"

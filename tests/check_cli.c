@@ -144,6 +144,12 @@ START_TEST(eval_sample_info_export)
     ck_assert_ptr_nonnull(p);
     snprintf(l2, sizeof l2, "%s", p);
     ck_assert_str_eq(l1, l2); /* the llm.c copy holds the same weights */
+    /* the systolic simulator's fp32 GEMMs give the cpu's loss */
+    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s/c.bin --data %s/data/val.bin -b 2 -t 32 --batches 3 "
+                         "--backend systolic:8x8:os:fp32", cli(), dir, dir), 0);
+    p = strstr(out, "loss ");
+    ck_assert_ptr_nonnull(p);
+    ET_CK_CLOSE(atof(p + 5), atof(l1 + 5), 1e-5, 0);
     ck_assert_int_eq(run(out, sizeof out, "%s sample --model %s/run_c/model.etck -n 40 --seed 3 --prompt To",
                          cli(), dir), 0);
     ck_assert_uint_ge(strlen(out), 42);
