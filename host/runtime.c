@@ -6,9 +6,14 @@
 #include "et_pool.h"
 #include "et_accel.h"
 
+/* All online cores, unless EDGETRAIN_THREADS names a count (as OMP_NUM_THREADS does
+ * for OpenMP programs): a default for every "--threads 0". */
 int et_cpu_count(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("EDGETRAIN_THREADS");
+    long n;
+    if (env && (n = strtol(env, NULL, 10)) > 0 && n <= 1024) return (int)n;
+    n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
 

@@ -7,7 +7,8 @@ cli="$1"; shift
 export ET_CLI="$cli"            # the CLI binary the CLI tests drive
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600}
 # Check's fork-per-test mode hangs under qemu-user; emulated runs use one process
-[ -n "$ET_RUN" ] && export CK_FORK=no ET_EMULATED=1
+# and one thread: spinning pool workers crawl under emulation
+[ -n "$ET_RUN" ] && export CK_FORK=no ET_EMULATED=1 EDGETRAIN_THREADS=1
 pass=0; fail=0; failed_suites=""
 for t in "$@"; do
     out=$($ET_RUN "$t" 2>&1); rc=$?   # ET_RUN: an emulator prefix for cross builds
