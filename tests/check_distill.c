@@ -78,25 +78,6 @@ START_TEST(special_cases)
 }
 END_TEST
 
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096], sink[4096];
-    va_list ap;
-    FILE *p;
-    size_t n;
-    int st;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    while (fread(sink, 1, sizeof sink, p) > 0) {}
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 START_TEST(cli_distill)
 {
@@ -112,12 +93,12 @@ START_TEST(cli_distill)
     f = fopen(path, "w");
     for (i = 0; i < 300; i++) fputs((i % 3) ? "The slings and arrows\n" : "To be, or not to be\n", f);
     fclose(f);
-    ck_assert_int_eq(run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
                          cli, path, dir), 0);
-    ck_assert_msg(run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
                       "--context 16 -b 4 -t 16 --steps 20 --warmup 5 --lr 3e-3 --eval-every 0 --threads 1 -q "
                       "--out %s/teacher", cli, dir, dir) == 0, "train: %s", out);
-    ck_assert_msg(run(out, sizeof out, "%s distill --teacher %s/teacher/model.etck --data %s/data/train.bin "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s distill --teacher %s/teacher/model.etck --data %s/data/train.bin "
                       "--val-data %s/data/val.bin --layers 1 --heads 2 --channels 16 -b 4 -t 16 --steps 10 "
                       "--warmup 2 --lr 3e-3 --alpha 0.5 --tau 2 --eval-batches 2 -q --out %s/student", cli, dir, dir,
                       dir, dir) == 0, "distill: %s", out);
@@ -125,11 +106,11 @@ START_TEST(cli_distill)
     ck_assert(vl > 0 && tl > 0);
     snprintf(path, sizeof path, "%s/student/model.etck", dir);
     ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(run(out, sizeof out, "%s sample --model %s --length 8 --prompt To", cli, path), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s --length 8 --prompt To", cli, path), 0);
     /* bad requests */
-    ck_assert_int_eq(run(out, sizeof out, "%s distill --teacher %s/teacher/model.etck --data %s/data/train.bin "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s distill --teacher %s/teacher/model.etck --data %s/data/train.bin "
                          "--alpha 1.5 --out %s/x", cli, dir, dir, dir), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s distill --teacher %s/teacher/model.etck --data %s/data/train.bin "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s distill --teacher %s/teacher/model.etck --data %s/data/train.bin "
                          "--heads 3 --channels 16 -t 16 --out %s/x", cli, dir, dir, dir), 1);
     ck_assert(strstr(out, "student config") != NULL);
     snprintf(path, sizeof path, "rm -rf %s", dir);

@@ -205,25 +205,6 @@ START_TEST(factored_matmul)
 }
 END_TEST
 
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096], sink[4096];
-    va_list ap;
-    FILE *p;
-    size_t n;
-    int st;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    while (fread(sink, 1, sizeof sink, p) > 0) {}
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 START_TEST(cli_lowrank)
 {
@@ -241,31 +222,31 @@ START_TEST(cli_lowrank)
     f = fopen(path, "w");
     for (i = 0; i < 300; i++) fputs((i % 3) ? "Whether 'tis nobler in the mind to suffer\n" : "To be, or not to be\n", f);
     fclose(f);
-    ck_assert_int_eq(run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
                          cli, path, dir), 0);
-    ck_assert_msg(run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
                       "--context 16 -b 4 -t 16 --steps 20 --warmup 5 --lr 3e-3 --eval-every 0 --threads 1 -q "
                       "--out %s/run", cli, dir, dir) == 0, "train: %s", out);
-    ck_assert_msg(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                       "params=0.5 -b 4 -t 16 --out %s/lr.etck", cli, dir, dir, dir) == 0, "%s", out);
     ck_assert(strstr(out, "low-rank MLP params=0.5") != NULL);
-    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s/lr.etck --data %s/data/val.bin -b 4 -t 16 --batches 2",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/lr.etck --data %s/data/val.bin -b 4 -t 16 --batches 2",
                          cli, dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &l), 1);
-    ck_assert_msg(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                       "params=0.5 --lowrank-aware --calib-batches 2 -b 4 -t 16 --out %s/lra.etck", cli, dir, dir,
                       dir) == 0, "%s", out);
     ck_assert(strstr(out, "activation-aware") != NULL);
-    ck_assert_msg(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                       "energy=0.95 --quant w8a8 --calib-batches 2 -b 4 -t 16 --out %s/lrq.etq -q", cli, dir, dir,
                       dir) == 0, "%s", out);
     /* bad requests: a rank larger than the matrix, shares outside (0, 1], with --prune */
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                          "rank=33 -t 16 --out %s/x.etck", cli, dir, dir, dir), 1);
     ck_assert_msg(strstr(out, "rank 33 is larger than") != NULL, "%s", out);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                          "energy=1.5 --out %s/x.etck", cli, dir, dir, dir), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                          "params=0.5 --prune 2:4 -t 16 --out %s/x.etck", cli, dir, dir, dir), 1);
     ck_assert(strstr(out, "do not combine") != NULL);
     snprintf(path, sizeof path, "%s/x.etck", dir);

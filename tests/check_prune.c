@@ -214,27 +214,6 @@ static const char *cli(void)
     return c ? c : "build/edgetrain";
 }
 
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096], sink[4096];
-    va_list ap;
-    FILE *p;
-    size_t n;
-    int st;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    if (out && cap) {
-        n = fread(out, 1, cap - 1, p);
-        out[n] = 0;
-    }
-    while (fread(sink, 1, sizeof sink, p) > 0) {}
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -320,42 +299,42 @@ START_TEST(cli_prune)
     f = fopen(txt, "w");
     for (i = 0; i < 300; i++) fputs((i % 3) ? "The slings and arrows of outrageous fortune,\n" : "To be, or not to be\n", f);
     fclose(f);
-    ck_assert_int_eq(run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
                          cli(), txt, dir), 0);
-    ck_assert_msg(run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
                       "--context 16 -b 4 -t 16 --steps 30 --warmup 5 --lr 3e-3 --eval-every 0 --threads 1 -q "
                       "--out %s/run", cli(), dir, dir) == 0, "train: %s", out);
     snprintf(path, sizeof path, "%s/run/model.etck", dir);
     b0 = slurp(path, &n0);
-    ck_assert_msg(run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --finetune-steps 5 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --finetune-steps 5 "
                       "--finetune-batch 2 -b 4 -t 16 --threads 1 --out %s/p.etsp", cli(), path, dir, dir) == 0,
                   "compress --prune: %s", out);
     ck_assert(strstr(out, "pruned 2:4 +5 ft") != NULL);
-    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin -b 4 -t 16 --batches 4", cli(),
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin -b 4 -t 16 --batches 4", cli(),
                          path, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &fp), 1);
-    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s/p.etsp --data %s/data/val.bin -b 4 -t 16 --batches 4",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/p.etsp --data %s/data/val.bin -b 4 -t 16 --batches 4",
                          cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &pr), 1);
     ck_assert(pr > 0 && pr < 2.0f * fp);
-    ck_assert_int_eq(run(out, sizeof out, "%s sample --model %s/p.etsp --length 10 --prompt To", cli(), dir), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/p.etsp --length 10 --prompt To", cli(), dir), 0);
     ck_assert(strncmp(out, "To", 2) == 0);
     /* quantize the pruned file */
-    ck_assert_msg(run(out, sizeof out, "%s compress --model %s/p.etsp --data %s/data/val.bin --quant w8a8 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/p.etsp --data %s/data/val.bin --quant w8a8 "
                       "--calib-batches 2 -b 4 -t 16 --out %s/pq.etq -q", cli(), dir, dir, dir) == 0, "%s", out);
     /* prune + quantize in one go: the report says what the packed int8 form would take */
-    ck_assert_msg(run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --quant w8a8 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --quant w8a8 "
                       "--calib-batches 2 -b 4 -t 16 --out %s/pq2.etq -q", cli(), path, dir, dir) == 0, "%s", out);
     snprintf(txt, sizeof txt, "%s/pq2.etq.report.md", dir);
     free(slurp(txt, &n1));
     /* bad requests: nothing written, the input unchanged */
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 1.5 --out %s/x", cli(),
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 1.5 --out %s/x", cli(),
                          path, dir, dir), 2);
     ck_assert_msg(strstr(out, "between 0 and 1") != NULL, "%s", out);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 4:4 --out %s/x", cli(),
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 4:4 --out %s/x", cli(),
                          path, dir, dir), 2);
     ck_assert_msg(strstr(out, "N < M") != NULL, "%s", out);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:3 -t 16 --out %s/x",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:3 -t 16 --out %s/x",
                          cli(), path, dir, dir), 1);
     ck_assert_msg(strstr(out, "not a multiple of 3") != NULL, "%s", out);
     snprintf(txt, sizeof txt, "%s/x", dir);

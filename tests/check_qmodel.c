@@ -22,27 +22,6 @@ static const char *cli(void)
     return c ? c : "build/edgetrain";
 }
 
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096], sink[4096];
-    va_list ap;
-    FILE *p;
-    size_t n;
-    int st;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    if (out && cap) {
-        n = fread(out, 1, cap - 1, p);
-        out[n] = 0;
-    }
-    while (fread(sink, 1, sizeof sink, p) > 0) {}
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -233,7 +212,7 @@ START_TEST(file_save_is_atomic)
     ck_assert_int_eq(et_qmodel_save(path, &q, &e), ET_ERR_IO);
     ck_assert(strstr(e.msg, "unchanged") != NULL);
     snprintf(cmd, sizeof cmd, "ls %s | wc -l", dir);
-    ck_assert_int_eq(run(out, sizeof out, "%s", cmd), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s", cmd), 0);
     ck_assert_int_eq(atoi(out), 1);
     free(before); free(after); free(q.blob); free(p);
     rm_tmp();
@@ -254,9 +233,9 @@ static void train_tiny(void)
     f = fopen(path, "w");
     for (i = 0; i < 300; i++) fputs(lines[(i * 7 + i / 3) % 3], f);
     fclose(f);
-    ck_assert_int_eq(run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
                          cli(), path, dir), 0);
-    ck_assert_msg(run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
                       "--context 16 -b 4 -t 16 --steps 30 --warmup 5 --lr 3e-3 --eval-every 0 --threads 1 -q "
                       "--out %s/run", cli(), dir, dir) == 0, "train: %s", out);
 }
@@ -268,7 +247,7 @@ START_TEST(cli_compress_eval_sample)
     float fp, q8;
     mkdir_tmp();
     train_tiny();
-    ck_assert_msg(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
                       "--calib-batches 4 -b 4 -t 16 --threads 1 --out %s/m8.etq", cli(), dir, dir, dir) == 0,
                   "compress: %s", out);
     ck_assert(strstr(out, "smaller") != NULL);
@@ -277,19 +256,19 @@ START_TEST(cli_compress_eval_sample)
     snprintf(path, sizeof path, "%s/m8.etq.report.json", dir);
     ck_assert_int_eq(stat(path, &st), 0);
     /* eval through the int8 path, close to the fp32 model */
-    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s/run/model.etck --data %s/data/val.bin -b 4 -t 16 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/run/model.etck --data %s/data/val.bin -b 4 -t 16 "
                          "--batches 4 --threads 1", cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &fp), 1);
-    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s/m8.etq --data %s/data/val.bin -b 4 -t 16 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/m8.etq --data %s/data/val.bin -b 4 -t 16 "
                          "--batches 4 --threads 1", cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &q8), 1);
     ck_assert_msg(fabsf(q8 - fp) < 0.03f * fp, "int8 eval %f vs fp32 %f", q8, fp);
-    ck_assert_int_eq(run(out, sizeof out, "%s sample --model %s/m8.etq --length 20 --prompt To --seed 3",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/m8.etq --length 20 --prompt To --seed 3",
                          cli(), dir), 0);
     ck_assert_msg(strncmp(out, "To", 2) == 0 && strlen(out) >= 20, "sample: %s", out);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a32 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a32 "
                          "-b 4 -t 16 --threads 1 --out %s/m32.etq -q", cli(), dir, dir, dir), 0);
-    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s/m32.etq --data %s/data/val.bin -b 4 -t 16 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/m32.etq --data %s/data/val.bin -b 4 -t 16 "
                          "--batches 4", cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &q8), 1);
     ck_assert_msg(fabsf(q8 - fp) < 0.01f * fp, "w8a32 eval %f vs fp32 %f", q8, fp);
@@ -306,12 +285,12 @@ START_TEST(cli_bad_inputs)
     uint16_t few[4] = {1, 2, 3, 4};
     mkdir_tmp();
     train_tiny();
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
                          "--calib-batches 2 -b 2 -t 16 --out %s/m8.etq -q", cli(), dir, dir, dir), 0);
     /* already quantized: refused, input unchanged, nothing written */
     snprintf(path, sizeof path, "%s/m8.etq", dir);
     b0 = slurp(path, &n0);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --quant w8a8 --out %s/again.etq",
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --quant w8a8 --out %s/again.etq",
                          cli(), path, dir, dir), 1);
     ck_assert_msg(strstr(out, "already a quantized model") != NULL, "%s", out);
     b1 = slurp(path, &n1);
@@ -329,26 +308,26 @@ START_TEST(cli_bad_inputs)
         fwrite(few, 2, 4, f);
         fclose(f);
     }
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --calib-data %s "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --calib-data %s "
                          "--quant w8a8 -t 16 --out %s/c.etq", cli(), dir, dir, path, dir), 1);
     ck_assert_msg(strstr(out, "calibration set") != NULL && strstr(out, "4 tokens") != NULL, "%s", out);
     snprintf(path, sizeof path, "%s/c.etq", dir);
     ck_assert_int_ne(stat(path, &st), 0);
     /* flags */
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w4 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w4 "
                          "--out %s/x.etq", cli(), dir, dir, dir), 2);
     ck_assert(strstr(out, "w8a8 or w8a32") != NULL);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
                          "--percentile 30 --out %s/x.etq", cli(), dir, dir, dir), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --model %s/run/model.etck --quant w8a8", cli(), dir), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s compress --help", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --quant w8a8", cli(), dir), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --help", cli()), 0);
     ck_assert(strstr(out, "--calib-batches") != NULL);
     /* eval of a quantized model whose bytes are corrupt */
     snprintf(path, sizeof path, "%s/m8.etq", dir);
     b0[n0 / 2] ^= 0x40;
     snprintf(path, sizeof path, "%s/corrupt.etq", dir);
     spit(path, b0, n0);
-    ck_assert_int_eq(run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin", cli(), path, dir), 1);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin", cli(), path, dir), 1);
     ck_assert(strstr(out, "corrupt") != NULL);
     free(b0); free(b1);
     rm_tmp();

@@ -368,25 +368,6 @@ static const char *cli(void)
     return c ? c : "build/edgetrain";
 }
 
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    FILE *p;
-    size_t n = 0;
-    int st;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    while (fread(cmd, 1, sizeof cmd, p) > 0) {}
-    st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static unsigned long long cycles_line(const char *out)
 {
@@ -399,11 +380,11 @@ START_TEST(cli_gemm_and_topology)
 {
     char out[32768], p[512];
     et_sys_config c = arr(8, 8, ET_SYS_IS, ET_SYS_INT8);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 50x70x30 --array 8x8 --dataflow is --dtype int8 "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 50x70x30 --array 8x8 --dataflow is --dtype int8 "
                          "--dram-bw 0 --check --threads 2", cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "bit-exact"));
     ck_assert_uint_eq(cycles_line(out), et_sys_compute_cycles(&c, 50, 30, 70));
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 50x70x30 --array 8x8 --dataflow os --check "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 50x70x30 --array 8x8 --dataflow os --check "
                          "--double-buffer --threads 1", cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "0 of 1500 outputs differ"));
     ck_assert_ptr_nonnull(strstr(out, "energy (nJ)"));
@@ -411,7 +392,7 @@ START_TEST(cli_gemm_and_topology)
     write_text(p, "Layer, M, N, K,\nfirst, 64, 32, 48,\nsecond, 10, 20, 300,\n");
     c.dataflow = ET_SYS_WS;
     c.dtype = ET_SYS_FP32;
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --topology %s --array 8x8 --dram-bw 0 --csv %s/t.csv "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s --array 8x8 --dram-bw 0 --csv %s/t.csv "
                          "--svg %s/t.svg --threads 1", cli(), p, dir, dir), 0);
     ck_assert_ptr_nonnull(strstr(out, "\nfirst "));
     ck_assert_ptr_nonnull(strstr(out, "\nsecond "));
@@ -420,21 +401,21 @@ START_TEST(cli_gemm_and_topology)
     snprintf(p, sizeof p, "%s/t.svg", dir);
     ck_assert_int_eq(access(p, R_OK), 0);
     /* bad input: one line, exit 2 for flags, 1 for files */
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 4x4 --array 8x8", cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4 --array 8x8", cli()), 2);
     ck_assert_ptr_nonnull(strstr(out, "--gemm must be MxKxN"));
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 4x4x4 --array 8x0", cli()), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 4x4x4 --dataflow xs", cli()), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 4x4x4 --sram-kb 1,2", cli()), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 4x4x4 --topology x.csv", cli()), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --topology %s/none.csv", cli(), dir), 1);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --array 8x0", cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --dataflow xs", cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --sram-kb 1,2", cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --topology x.csv", cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s/none.csv", cli(), dir), 1);
     ck_assert_ptr_nonnull(strstr(out, "cannot read topology"));
     snprintf(p, sizeof p, "%s/bad.csv", dir);
     write_text(p, "a,1,2,3\nb,1,2\n");
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --topology %s", cli(), p), 1);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s", cli(), p), 1);
     ck_assert_ptr_nonnull(strstr(out, "bad.csv:2:"));
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --help", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --help", cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "--double-buffer"));
-    ck_assert_int_eq(run(out, sizeof out, "%s --help", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s --help", cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "  sim "));
 }
 END_TEST
@@ -453,7 +434,7 @@ START_TEST(cli_model)
     et_gpt_get_params(&r.m, ck.params);
     snprintf(p, sizeof p, "%s/m.etck", dir);
     ck_assert_int_eq(et_ckpt_save(p, &ck, &e), ET_OK);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --model %s --array 8x8 --dataflow ws -b 2 -t 8 --threads 1", cli(), p), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --array 8x8 --dataflow ws -b 2 -t 8 --threads 1", cli(), p), 0);
     ck_assert_ptr_nonnull(strstr(out, "\nL1.fcproj "));
     ck_assert_ptr_nonnull(strstr(out, "\nlm_head "));
     ck_assert_ptr_nonnull(strstr(out, "host: "));
@@ -465,14 +446,14 @@ START_TEST(cli_model)
     snprintf(p, sizeof p, "%s/m.sim.svg", dir);
     ck_assert_uint_gt(slurp(p, buf, sizeof buf), 0);
     snprintf(p, sizeof p, "%s/m.etck", dir);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --model %s --array 4x4 --dtype int8 -b 1 -t 8 --csv %s/q.csv "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --array 4x4 --dtype int8 -b 1 -t 8 --csv %s/q.csv "
                          "--svg %s/q.svg --threads 1", cli(), p, dir, dir), 0);
     ck_assert_ptr_nonnull(strstr(out, "on the array (int8)"));
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --model %s --array 4x4 --train-step -t 8 --threads 1 --csv %s/s.csv "
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --array 4x4 --train-step -t 8 --threads 1 --csv %s/s.csv "
                          "--svg %s/s.svg", cli(), p, dir, dir), 0);
     ck_assert_ptr_nonnull(strstr(out, " dw "));
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --model %s --dtype int8 --train-step", cli(), p), 2);
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --model %s -t 9", cli(), p), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --dtype int8 --train-step", cli(), p), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s -t 9", cli(), p), 2);
     free(ck.params);
     free(r.buf);
 }
@@ -488,7 +469,7 @@ START_TEST(alexnet_conv1_speed)
     char out[16384];
     const char *p;
     double s;
-    ck_assert_int_eq(run(out, sizeof out, "%s sim --gemm 3025x363x96 --array 32x32 --dataflow ws --threads 1", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 3025x363x96 --array 32x32 --dataflow ws --threads 1", cli()), 0);
     p = strstr(out, "simulator: ");
     ck_assert_ptr_nonnull(p);
     s = strtod(p + 11, NULL);

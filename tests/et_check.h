@@ -5,8 +5,11 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 
 /* Path of the project's test fixtures, relative to the repository root (make test runs there). */
 #define ET_FIXTURES "tests/fixtures"
@@ -26,6 +29,31 @@ static inline void *et_test_aligned(size_t bytes)
     void *p = NULL;
     if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
     return p;
+}
+
+/* Runs a shell command (printf-style) with stderr joined to stdout; keeps the first
+ * cap-1 bytes of its output in out (which may be NULL). Returns the exit status, or -1
+ * when the command died on a signal: a crash never passes for an error exit. */
+static inline int et_test_run(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[4096], sink[4096];
+    va_list ap;
+    FILE *p;
+    size_t n;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
+    p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    if (out && cap) {
+        n = fread(out, 1, cap - 1, p);
+        out[n] = 0;
+    }
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 #define ET_CHECK_MAIN(make_suite)                                \
