@@ -66,23 +66,6 @@ static uint32_t get32(const uint8_t *p)
 static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
 static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *b;
-    long n;
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = (uint8_t *)malloc((size_t)n + 1);
-    ck_assert(b != NULL);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void spit(const char *path, const void *b, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -240,7 +223,7 @@ static uint8_t *good_file(int adam, size_t tok, size_t st, size_t *len)
     et_error err;
     ck_assert_msg(et_ckpt_save(g_path, &c, &err) == ET_OK, "%s", err.msg);
     free_made(&c);
-    return slurp(g_path, len);
+    return et_test_slurp(g_path, len);
 }
 
 /* Writes @p b (with checksums fixed when @p fix) and expects et_ckpt_load to fail. */
@@ -678,7 +661,7 @@ START_TEST(save_rejects_bad_input_and_keeps_old_file)
     float *keep_m;
     mk_dir();
     ck_assert_int_eq(et_ckpt_save(g_path, &good, &err), ET_OK);
-    before = slurp(g_path, &n0);
+    before = et_test_slurp(g_path, &n0);
 
 #define SAVE_FAILS(mutate, needle)                                                   \
     do {                                                                             \
@@ -689,7 +672,7 @@ START_TEST(save_rejects_bad_input_and_keeps_old_file)
         ck_assert_int_eq(err.status, ET_ERR_INVALID);                                \
         ck_assert_msg(strstr(err.msg, g_path) && strstr(err.msg, needle),            \
                       "message: %s (wanted '%s')", err.msg, needle);                 \
-        after = slurp(g_path, &n1);                                                  \
+        after = et_test_slurp(g_path, &n1);                                                  \
         ck_assert_uint_eq(n0, n1);                                                   \
         ck_assert(memcmp(before, after, n0) == 0);                                   \
         free(after);                                                                 \
@@ -718,7 +701,7 @@ START_TEST(save_rejects_bad_input_and_keeps_old_file)
         ck_assert_int_eq(et_llmc_save(g_path, &bad, good.params, &err), ET_ERR_INVALID);
         ck_assert_int_eq(et_llmc_save(g_path, &good.cfg, NULL, &err), ET_ERR_INVALID);
     }
-    after = slurp(g_path, &n1);
+    after = et_test_slurp(g_path, &n1);
     ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
     free(after);
     free(before);
@@ -739,13 +722,13 @@ START_TEST(save_atomic_when_temp_cannot_be_created)
     struct stat st;
     mk_dir();
     ck_assert_int_eq(et_ckpt_save(g_path, &a, &err), ET_OK);
-    before = slurp(g_path, &n0);
+    before = et_test_slurp(g_path, &n0);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", g_path, (long)getpid());
     ck_assert_int_eq(mkdir(tmp, 0755), 0);
     ck_assert_int_eq(et_ckpt_save(g_path, &b, &err), ET_ERR_IO);
     ck_assert_msg(strstr(err.msg, g_path) && strstr(err.msg, "temporary"), "%s", err.msg);
     ck_assert_int_eq(et_llmc_save(g_path, &b.cfg, b.params, &err), ET_ERR_IO);
-    after = slurp(g_path, &n1);
+    after = et_test_slurp(g_path, &n1);
     ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
     free(after);
     ck_assert_int_eq(stat(tmp, &st), 0); /* what blocked us is left alone */
@@ -823,7 +806,7 @@ START_TEST(llmc_roundtrip)
     uint8_t *b;
     mk_dir();
     ck_assert_msg(et_llmc_save(g_path, &a.cfg, a.params, &err) == ET_OK, "%s", err.msg);
-    b = slurp(g_path, &n);
+    b = et_test_slurp(g_path, &n);
     ck_assert_uint_eq(n, 1024 + 4 * a.nparams);
     ck_assert_uint_eq(get32(b), 20240326u);
     ck_assert_uint_eq(get32(b + 4), 3);
@@ -903,7 +886,7 @@ START_TEST(llmc_bad_files)
     expect_fail(et_llmc_load, g_path, ET_ERR_UNSUPPORTED, "only fp32 version 3 is");
     expect_fail(et_model_load, g_path, ET_ERR_UNSUPPORTED, "version 5");
     free(write_llmc(g_path, hv, n, 3));
-    b = slurp(g_path, &len);
+    b = et_test_slurp(g_path, &len);
     spit(g_path, b, len - 1);
     snprintf(want, sizeof want, "expected %zu bytes", len);
     expect_fail(et_llmc_load, g_path, ET_ERR_TRUNCATED, want);

@@ -9,12 +9,6 @@
 #include "et_check.h"
 
 static char dir[256];
-static const char *cli(void)
-{
-    const char *c = getenv("ET_CLI");
-    return c ? c : "build/edgetrain";
-}
-
 /* runs a shell command, returns its exit status (-1 on a signal), output in out */
 
 static void write_file(const char *path, const void *data, size_t n)
@@ -48,7 +42,7 @@ static void setup(void)
     for (i = 0; i < 400; i++) fputs(lines[(i * 7 + i / 3) % 4], f);
     fclose(f);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
-                         cli(), path, dir), 0);
+                         et_test_cli(), path, dir), 0);
 }
 
 static void teardown(void)
@@ -63,13 +57,13 @@ static void teardown(void)
 START_TEST(help_lists_commands_and_flags)
 {
     char out[16384];
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s --help", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s --help", et_test_cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "prepare"));
     ck_assert_ptr_nonnull(strstr(out, "sample"));
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s train --help", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s train --help", et_test_cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "--sequential"));
     ck_assert_ptr_nonnull(strstr(out, "(default 0.001)"));
-    ck_assert_int_ne(et_test_run(out, sizeof out, "%s frobnicate", cli()), 0);
+    ck_assert_int_ne(et_test_run(out, sizeof out, "%s frobnicate", et_test_cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "unknown command"));
 }
 END_TEST
@@ -83,10 +77,10 @@ START_TEST(resume_is_exact)
     const char *pa, *pb;
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --val-data %s/data/val.bin "
                          TINY " --steps 20 --warmup 3 --ckpt-every 10 --eval-every 10 --out %s/run_a",
-                         cli(), dir, dir, dir), 0);
+                         et_test_cli(), dir, dir, dir), 0);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --val-data %s/data/val.bin "
                          TINY " --steps 20 --warmup 3 --eval-every 10 --resume %s/run_a/ckpt_000010.etck "
-                         "--out %s/run_b", cli(), dir, dir, dir, dir), 0);
+                         "--out %s/run_b", et_test_cli(), dir, dir, dir, dir), 0);
     snprintf(path, sizeof path, "%s/run_a/log.csv", dir);
     f = fopen(path, "r"); ck_assert_ptr_nonnull(f); na = fread(a, 1, sizeof a - 1, f); a[na] = 0; fclose(f);
     snprintf(path, sizeof path, "%s/run_b/log.csv", dir);
@@ -106,41 +100,41 @@ START_TEST(eval_sample_info_export)
     char out[16384], l1[64], l2[64];
     const char *p;
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin " TINY
-                         " --steps 30 --out %s/run_c", cli(), dir, dir), 0);
+                         " --steps 30 --out %s/run_c", et_test_cli(), dir, dir), 0);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/run_c/model.etck --data %s/data/val.bin "
-                         "-b 2 -t 32 --batches 3", cli(), dir, dir), 0);
+                         "-b 2 -t 32 --batches 3", et_test_cli(), dir, dir), 0);
     p = strstr(out, "loss ");
     ck_assert_ptr_nonnull(p);
     snprintf(l1, sizeof l1, "%s", p);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s export --model %s/run_c/model.etck --format llmc --out %s/c.bin",
-                         cli(), dir, dir), 0);
+                         et_test_cli(), dir, dir), 0);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/c.bin --data %s/data/val.bin -b 2 -t 32 --batches 3",
-                         cli(), dir, dir), 0);
+                         et_test_cli(), dir, dir), 0);
     p = strstr(out, "loss ");
     ck_assert_ptr_nonnull(p);
     snprintf(l2, sizeof l2, "%s", p);
     ck_assert_str_eq(l1, l2); /* the llm.c copy holds the same weights */
     /* the systolic simulator's fp32 GEMMs give the cpu's loss */
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/c.bin --data %s/data/val.bin -b 2 -t 32 --batches 3 "
-                         "--backend systolic:8x8:os:fp32", cli(), dir, dir), 0);
+                         "--backend systolic:8x8:os:fp32", et_test_cli(), dir, dir), 0);
     p = strstr(out, "loss ");
     ck_assert_ptr_nonnull(p);
     ET_CK_CLOSE(atof(p + 5), atof(l1 + 5), 1e-5, 0);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/run_c/model.etck -n 40 --seed 3 --prompt To",
-                         cli(), dir), 0);
+                         et_test_cli(), dir), 0);
     ck_assert_uint_ge(strlen(out), 42);
     {
         char again[16384];
         ck_assert_int_eq(et_test_run(again, sizeof again, "%s sample --model %s/run_c/model.etck -n 40 --seed 3 --prompt To",
-                             cli(), dir), 0);
+                             et_test_cli(), dir), 0);
         ck_assert_str_eq(out, again);
     }
     /* an llm.c file has no tokenizer: sample says so */
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/c.bin -n 5", cli(), dir), 1);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/c.bin -n 5", et_test_cli(), dir), 1);
     ck_assert_ptr_nonnull(strstr(out, "no tokenizer"));
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/c.bin -n 5 --tokenizer %s/data/tokenizer.bin",
-                         cli(), dir, dir), 0);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s info --model %s/run_c/model.etck -b 4 -t 32", cli(), dir), 0);
+                         et_test_cli(), dir, dir), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s info --model %s/run_c/model.etck -b 4 -t 32", et_test_cli(), dir), 0);
     ck_assert_ptr_nonnull(strstr(out, "total"));
     ck_assert_ptr_nonnull(strstr(out, "parameters"));
 }
@@ -151,7 +145,7 @@ static void expect_error(const char *needle, const char *fmt, const char *arg1, 
 {
     char out[8192], cmd[2048];
     int rc;
-    snprintf(cmd, sizeof cmd, fmt, cli(), arg1, arg2);
+    snprintf(cmd, sizeof cmd, fmt, et_test_cli(), arg1, arg2);
     rc = et_test_run(out, sizeof out, "%s", cmd);
     ck_assert_msg(rc == 1 || rc == 2, "'%s' exited %d (want 1 or 2): %s", cmd, rc, out);
     ck_assert_msg(strstr(out, needle) != NULL, "'%s' said '%s', expected to mention '%s'", cmd, out, needle);
@@ -165,7 +159,7 @@ START_TEST(bad_inputs)
     size_t n;
     snprintf(data, sizeof data, "%s/data/train.bin", dir);
     /* a model to corrupt */
-    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s train --data %s " TINY " --steps 2 --out %s/run_d", cli(), data, dir), 0);
+    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s train --data %s " TINY " --steps 2 --out %s/run_d", et_test_cli(), data, dir), 0);
     snprintf(p, sizeof p, "%s/run_d/model.etck", dir);
 
     expect_error("/nonexistent/x.etck", "%s eval --model %s --data %s", "/nonexistent/x.etck", data);
@@ -191,7 +185,7 @@ START_TEST(bad_inputs)
     }
     /* tokens outside the model's vocabulary: a BPE shard against a char model */
     snprintf(q, sizeof q, "%s/text.txt", dir);
-    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s prepare --input %s --tokenizer bpe --vocab 300 --out %s/bpe", cli(), q, dir), 0);
+    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s prepare --input %s --tokenizer bpe --vocab 300 --out %s/bpe", et_test_cli(), q, dir), 0);
     snprintf(q, sizeof q, "%s/bpe/val.bin", dir);
     expect_error("vocabulary", "%s eval --model %s --data %s", p, q);
     /* sequence longer than the context */
@@ -204,7 +198,7 @@ START_TEST(bad_inputs)
     expect_error("--input", "%s prepare --out %s%s", dir, "/x");
     /* resuming a weights-only file */
     snprintf(q, sizeof q, "%s/weights.etck", dir);
-    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s export --model %s --format etck --out %s", cli(), p, q), 0);
+    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s export --model %s --format etck --out %s", et_test_cli(), p, q), 0);
     expect_error("resume", "%s train --data %s -q " TINY " --resume %s --out /tmp/et_unused", data, q);
 }
 END_TEST
@@ -216,14 +210,14 @@ START_TEST(failed_save_keeps_old_checkpoint)
     char buf[4096], p[600], q[600];
     long before;
     snprintf(p, sizeof p, "%s/data/train.bin", dir);
-    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s train --data %s " TINY " --steps 2 --out %s/run_f", cli(), p, dir), 0);
+    ck_assert_int_eq(et_test_run(buf, sizeof buf, "%s train --data %s " TINY " --steps 2 --out %s/run_f", et_test_cli(), p, dir), 0);
     snprintf(p, sizeof p, "%s/run_f/model.etck", dir);
     before = file_size(p);
     snprintf(q, sizeof q, "%s/text.txt", dir);
     /* export from a non-model onto the existing checkpoint: refused, checkpoint intact */
-    ck_assert_int_ne(et_test_run(buf, sizeof buf, "%s export --model %s --format llmc --out %s", cli(), q, p), 0);
+    ck_assert_int_ne(et_test_run(buf, sizeof buf, "%s export --model %s --format llmc --out %s", et_test_cli(), q, p), 0);
     ck_assert_int_eq(file_size(p), before);
-    ck_assert_int_ne(et_test_run(buf, sizeof buf, "%s export --model %s --format llmc --out /nonexistent/dir/x.bin", cli(), p), 0);
+    ck_assert_int_ne(et_test_run(buf, sizeof buf, "%s export --model %s --format llmc --out /nonexistent/dir/x.bin", et_test_cli(), p), 0);
     ck_assert_ptr_nonnull(strstr(buf, "/nonexistent/dir"));
 }
 END_TEST

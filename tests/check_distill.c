@@ -81,7 +81,7 @@ END_TEST
 
 START_TEST(cli_distill)
 {
-    const char *cli = getenv("ET_CLI") ? getenv("ET_CLI") : "build/edgetrain";
+    const char *cli = et_test_cli();
     char dir[64], out[8192], path[300];
     struct stat st;
     float vl, tl;

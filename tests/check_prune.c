@@ -208,28 +208,6 @@ END_TEST
 
 static char dir[256];
 
-static const char *cli(void)
-{
-    const char *c = getenv("ET_CLI");
-    return c ? c : "build/edgetrain";
-}
-
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *b;
-    long k;
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    k = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)k + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)k, f), (size_t)k);
-    fclose(f);
-    *n = (size_t)k;
-    return b;
-}
 
 START_TEST(sparse_file_roundtrip)
 {
@@ -264,7 +242,7 @@ START_TEST(sparse_file_roundtrip)
         ck_assert_uint_eq(back.nparams, np);
         ck_assert(memcmp(back.params, params, sizeof(float) * np) == 0);
         ck_assert_uint_eq(back.tokenizer_bytes, 3);
-        b = slurp(path, &n);
+        b = et_test_slurp(path, &n);
         ck_assert_uint_eq(n, 128 + et_sparse_payload_bytes(&c, mask, &p) + 3 + 4);
         ck_assert(n < np * sizeof(float)); /* smaller than the dense weights */
         et_ckpt_free(&back);
@@ -300,46 +278,46 @@ START_TEST(cli_prune)
     for (i = 0; i < 300; i++) fputs((i % 3) ? "The slings and arrows of outrageous fortune,\n" : "To be, or not to be\n", f);
     fclose(f);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
-                         cli(), txt, dir), 0);
+                         et_test_cli(), txt, dir), 0);
     ck_assert_msg(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
                       "--context 16 -b 4 -t 16 --steps 30 --warmup 5 --lr 3e-3 --eval-every 0 --threads 1 -q "
-                      "--out %s/run", cli(), dir, dir) == 0, "train: %s", out);
+                      "--out %s/run", et_test_cli(), dir, dir) == 0, "train: %s", out);
     snprintf(path, sizeof path, "%s/run/model.etck", dir);
-    b0 = slurp(path, &n0);
+    b0 = et_test_slurp(path, &n0);
     ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --finetune-steps 5 "
-                      "--finetune-batch 2 -b 4 -t 16 --threads 1 --out %s/p.etsp", cli(), path, dir, dir) == 0,
+                      "--finetune-batch 2 -b 4 -t 16 --threads 1 --out %s/p.etsp", et_test_cli(), path, dir, dir) == 0,
                   "compress --prune: %s", out);
     ck_assert(strstr(out, "pruned 2:4 +5 ft") != NULL);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin -b 4 -t 16 --batches 4", cli(),
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin -b 4 -t 16 --batches 4", et_test_cli(),
                          path, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &fp), 1);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/p.etsp --data %s/data/val.bin -b 4 -t 16 --batches 4",
-                         cli(), dir, dir), 0);
+                         et_test_cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &pr), 1);
     ck_assert(pr > 0 && pr < 2.0f * fp);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/p.etsp --length 10 --prompt To", cli(), dir), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/p.etsp --length 10 --prompt To", et_test_cli(), dir), 0);
     ck_assert(strncmp(out, "To", 2) == 0);
     /* quantize the pruned file */
     ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/p.etsp --data %s/data/val.bin --quant w8a8 "
-                      "--calib-batches 2 -b 4 -t 16 --out %s/pq.etq -q", cli(), dir, dir, dir) == 0, "%s", out);
+                      "--calib-batches 2 -b 4 -t 16 --out %s/pq.etq -q", et_test_cli(), dir, dir, dir) == 0, "%s", out);
     /* prune + quantize in one go: the report says what the packed int8 form would take */
     ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --quant w8a8 "
-                      "--calib-batches 2 -b 4 -t 16 --out %s/pq2.etq -q", cli(), path, dir, dir) == 0, "%s", out);
+                      "--calib-batches 2 -b 4 -t 16 --out %s/pq2.etq -q", et_test_cli(), path, dir, dir) == 0, "%s", out);
     snprintf(txt, sizeof txt, "%s/pq2.etq.report.md", dir);
-    free(slurp(txt, &n1));
+    free(et_test_slurp(txt, &n1));
     /* bad requests: nothing written, the input unchanged */
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 1.5 --out %s/x", cli(),
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 1.5 --out %s/x", et_test_cli(),
                          path, dir, dir), 2);
     ck_assert_msg(strstr(out, "between 0 and 1") != NULL, "%s", out);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 4:4 --out %s/x", cli(),
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 4:4 --out %s/x", et_test_cli(),
                          path, dir, dir), 2);
     ck_assert_msg(strstr(out, "N < M") != NULL, "%s", out);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:3 -t 16 --out %s/x",
-                         cli(), path, dir, dir), 1);
+                         et_test_cli(), path, dir, dir), 1);
     ck_assert_msg(strstr(out, "not a multiple of 3") != NULL, "%s", out);
     snprintf(txt, sizeof txt, "%s/x", dir);
     ck_assert_int_ne(stat(txt, &st), 0);
-    b1 = slurp(path, &n1);
+    b1 = et_test_slurp(path, &n1);
     ck_assert(n0 == n1 && memcmp(b0, b1, n0) == 0);
     free(b0);
     free(b1);

@@ -16,28 +16,6 @@
 
 static char dir[256];
 
-static const char *cli(void)
-{
-    const char *c = getenv("ET_CLI");
-    return c ? c : "build/edgetrain";
-}
-
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *b;
-    long k;
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    k = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)k + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)k, f), (size_t)k);
-    fclose(f);
-    *n = (size_t)k;
-    return b;
-}
 
 static void spit(const char *path, const void *b, size_t n)
 {
@@ -150,7 +128,7 @@ START_TEST(file_corruption)
     snprintf(path, sizeof path, "%s/m.etq", dir);
     snprintf(bad, sizeof bad, "%s/bad.etq", dir);
     ck_assert_int_eq(et_qmodel_save(path, &q, &e), ET_OK);
-    b = slurp(path, &n);
+    b = et_test_slurp(path, &n);
     c = malloc(n + 8);
     /* a flipped bit in the data */
     memcpy(c, b, n); c[n / 2] ^= 0x10; spit(bad, c, n);
@@ -197,7 +175,7 @@ START_TEST(file_save_is_atomic)
     make_qmodel(&q, &p);
     snprintf(path, sizeof path, "%s/m.etq", dir);
     ck_assert_int_eq(et_qmodel_save(path, &q, &e), ET_OK);
-    before = slurp(path, &n1);
+    before = et_test_slurp(path, &n1);
     /* an invalid model is refused before anything is written */
     q.blob_bytes--;
     ck_assert_int_eq(et_qmodel_save(path, &q, &e), ET_ERR_INVALID);
@@ -205,7 +183,7 @@ START_TEST(file_save_is_atomic)
     q.mode = (et_qmode)9;
     ck_assert_int_eq(et_qmodel_save(path, &q, &e), ET_ERR_INVALID);
     q.mode = ET_QMODE_W8A8;
-    after = slurp(path, &n2);
+    after = et_test_slurp(path, &n2);
     ck_assert(n1 == n2 && memcmp(before, after, n1) == 0);
     /* a folder that does not exist: an I/O error, nothing left behind */
     snprintf(path, sizeof path, "%s/no/such/m.etq", dir);
@@ -234,10 +212,10 @@ static void train_tiny(void)
     for (i = 0; i < 300; i++) fputs(lines[(i * 7 + i / 3) % 3], f);
     fclose(f);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s prepare --input %s --tokenizer char --dedup-min-len 0 --out %s/data",
-                         cli(), path, dir), 0);
+                         et_test_cli(), path, dir), 0);
     ck_assert_msg(et_test_run(out, sizeof out, "%s train --data %s/data/train.bin --layers 2 --heads 2 --channels 32 "
                       "--context 16 -b 4 -t 16 --steps 30 --warmup 5 --lr 3e-3 --eval-every 0 --threads 1 -q "
-                      "--out %s/run", cli(), dir, dir) == 0, "train: %s", out);
+                      "--out %s/run", et_test_cli(), dir, dir) == 0, "train: %s", out);
 }
 
 START_TEST(cli_compress_eval_sample)
@@ -248,7 +226,7 @@ START_TEST(cli_compress_eval_sample)
     mkdir_tmp();
     train_tiny();
     ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
-                      "--calib-batches 4 -b 4 -t 16 --threads 1 --out %s/m8.etq", cli(), dir, dir, dir) == 0,
+                      "--calib-batches 4 -b 4 -t 16 --threads 1 --out %s/m8.etq", et_test_cli(), dir, dir, dir) == 0,
                   "compress: %s", out);
     ck_assert(strstr(out, "smaller") != NULL);
     snprintf(path, sizeof path, "%s/m8.etq.report.md", dir);
@@ -257,19 +235,19 @@ START_TEST(cli_compress_eval_sample)
     ck_assert_int_eq(stat(path, &st), 0);
     /* eval through the int8 path, close to the fp32 model */
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/run/model.etck --data %s/data/val.bin -b 4 -t 16 "
-                         "--batches 4 --threads 1", cli(), dir, dir), 0);
+                         "--batches 4 --threads 1", et_test_cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &fp), 1);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/m8.etq --data %s/data/val.bin -b 4 -t 16 "
-                         "--batches 4 --threads 1", cli(), dir, dir), 0);
+                         "--batches 4 --threads 1", et_test_cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &q8), 1);
     ck_assert_msg(fabsf(q8 - fp) < 0.03f * fp, "int8 eval %f vs fp32 %f", q8, fp);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/m8.etq --length 20 --prompt To --seed 3",
-                         cli(), dir), 0);
+                         et_test_cli(), dir), 0);
     ck_assert_msg(strncmp(out, "To", 2) == 0 && strlen(out) >= 20, "sample: %s", out);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a32 "
-                         "-b 4 -t 16 --threads 1 --out %s/m32.etq -q", cli(), dir, dir, dir), 0);
+                         "-b 4 -t 16 --threads 1 --out %s/m32.etq -q", et_test_cli(), dir, dir, dir), 0);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/m32.etq --data %s/data/val.bin -b 4 -t 16 "
-                         "--batches 4", cli(), dir, dir), 0);
+                         "--batches 4", et_test_cli(), dir, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &q8), 1);
     ck_assert_msg(fabsf(q8 - fp) < 0.01f * fp, "w8a32 eval %f vs fp32 %f", q8, fp);
     rm_tmp();
@@ -286,14 +264,14 @@ START_TEST(cli_bad_inputs)
     mkdir_tmp();
     train_tiny();
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
-                         "--calib-batches 2 -b 2 -t 16 --out %s/m8.etq -q", cli(), dir, dir, dir), 0);
+                         "--calib-batches 2 -b 2 -t 16 --out %s/m8.etq -q", et_test_cli(), dir, dir, dir), 0);
     /* already quantized: refused, input unchanged, nothing written */
     snprintf(path, sizeof path, "%s/m8.etq", dir);
-    b0 = slurp(path, &n0);
+    b0 = et_test_slurp(path, &n0);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --quant w8a8 --out %s/again.etq",
-                         cli(), path, dir, dir), 1);
+                         et_test_cli(), path, dir, dir), 1);
     ck_assert_msg(strstr(out, "already a quantized model") != NULL, "%s", out);
-    b1 = slurp(path, &n1);
+    b1 = et_test_slurp(path, &n1);
     ck_assert(n0 == n1 && memcmp(b0, b1, n0) == 0);
     snprintf(path, sizeof path, "%s/again.etq", dir);
     ck_assert_int_ne(stat(path, &st), 0);
@@ -309,25 +287,25 @@ START_TEST(cli_bad_inputs)
         fclose(f);
     }
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --calib-data %s "
-                         "--quant w8a8 -t 16 --out %s/c.etq", cli(), dir, dir, path, dir), 1);
+                         "--quant w8a8 -t 16 --out %s/c.etq", et_test_cli(), dir, dir, path, dir), 1);
     ck_assert_msg(strstr(out, "calibration set") != NULL && strstr(out, "4 tokens") != NULL, "%s", out);
     snprintf(path, sizeof path, "%s/c.etq", dir);
     ck_assert_int_ne(stat(path, &st), 0);
     /* flags */
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w4 "
-                         "--out %s/x.etq", cli(), dir, dir, dir), 2);
+                         "--out %s/x.etq", et_test_cli(), dir, dir, dir), 2);
     ck_assert(strstr(out, "w8a8 or w8a32") != NULL);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --quant w8a8 "
-                         "--percentile 30 --out %s/x.etq", cli(), dir, dir, dir), 2);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --quant w8a8", cli(), dir), 2);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --help", cli()), 0);
+                         "--percentile 30 --out %s/x.etq", et_test_cli(), dir, dir, dir), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --quant w8a8", et_test_cli(), dir), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --help", et_test_cli()), 0);
     ck_assert(strstr(out, "--calib-batches") != NULL);
     /* eval of a quantized model whose bytes are corrupt */
     snprintf(path, sizeof path, "%s/m8.etq", dir);
     b0[n0 / 2] ^= 0x40;
     snprintf(path, sizeof path, "%s/corrupt.etq", dir);
     spit(path, b0, n0);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin", cli(), path, dir), 1);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin", et_test_cli(), path, dir), 1);
     ck_assert(strstr(out, "corrupt") != NULL);
     free(b0); free(b1);
     rm_tmp();

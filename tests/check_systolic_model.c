@@ -362,12 +362,6 @@ END_TEST
 
 // --- the command line
 
-static const char *cli(void)
-{
-    const char *c = getenv("ET_CLI");
-    return c ? c : "build/edgetrain";
-}
-
 
 static unsigned long long cycles_line(const char *out)
 {
@@ -381,11 +375,11 @@ START_TEST(cli_gemm_and_topology)
     char out[32768], p[512];
     et_sys_config c = arr(8, 8, ET_SYS_IS, ET_SYS_INT8);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 50x70x30 --array 8x8 --dataflow is --dtype int8 "
-                         "--dram-bw 0 --check --threads 2", cli()), 0);
+                         "--dram-bw 0 --check --threads 2", et_test_cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "bit-exact"));
     ck_assert_uint_eq(cycles_line(out), et_sys_compute_cycles(&c, 50, 30, 70));
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 50x70x30 --array 8x8 --dataflow os --check "
-                         "--double-buffer --threads 1", cli()), 0);
+                         "--double-buffer --threads 1", et_test_cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "0 of 1500 outputs differ"));
     ck_assert_ptr_nonnull(strstr(out, "energy (nJ)"));
     snprintf(p, sizeof p, "%s/topo.csv", dir);
@@ -393,7 +387,7 @@ START_TEST(cli_gemm_and_topology)
     c.dataflow = ET_SYS_WS;
     c.dtype = ET_SYS_FP32;
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s --array 8x8 --dram-bw 0 --csv %s/t.csv "
-                         "--svg %s/t.svg --threads 1", cli(), p, dir, dir), 0);
+                         "--svg %s/t.svg --threads 1", et_test_cli(), p, dir, dir), 0);
     ck_assert_ptr_nonnull(strstr(out, "\nfirst "));
     ck_assert_ptr_nonnull(strstr(out, "\nsecond "));
     ck_assert_ptr_nonnull(strstr(out, "util_%"));
@@ -401,21 +395,21 @@ START_TEST(cli_gemm_and_topology)
     snprintf(p, sizeof p, "%s/t.svg", dir);
     ck_assert_int_eq(access(p, R_OK), 0);
     /* bad input: one line, exit 2 for flags, 1 for files */
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4 --array 8x8", cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4 --array 8x8", et_test_cli()), 2);
     ck_assert_ptr_nonnull(strstr(out, "--gemm must be MxKxN"));
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --array 8x0", cli()), 2);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --dataflow xs", cli()), 2);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --sram-kb 1,2", cli()), 2);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --topology x.csv", cli()), 2);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s/none.csv", cli(), dir), 1);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --array 8x0", et_test_cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --dataflow xs", et_test_cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --sram-kb 1,2", et_test_cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 4x4x4 --topology x.csv", et_test_cli()), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s/none.csv", et_test_cli(), dir), 1);
     ck_assert_ptr_nonnull(strstr(out, "cannot read topology"));
     snprintf(p, sizeof p, "%s/bad.csv", dir);
     write_text(p, "a,1,2,3\nb,1,2\n");
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s", cli(), p), 1);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --topology %s", et_test_cli(), p), 1);
     ck_assert_ptr_nonnull(strstr(out, "bad.csv:2:"));
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --help", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --help", et_test_cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "--double-buffer"));
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s --help", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s --help", et_test_cli()), 0);
     ck_assert_ptr_nonnull(strstr(out, "  sim "));
 }
 END_TEST
@@ -434,7 +428,7 @@ START_TEST(cli_model)
     et_gpt_get_params(&r.m, ck.params);
     snprintf(p, sizeof p, "%s/m.etck", dir);
     ck_assert_int_eq(et_ckpt_save(p, &ck, &e), ET_OK);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --array 8x8 --dataflow ws -b 2 -t 8 --threads 1", cli(), p), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --array 8x8 --dataflow ws -b 2 -t 8 --threads 1", et_test_cli(), p), 0);
     ck_assert_ptr_nonnull(strstr(out, "\nL1.fcproj "));
     ck_assert_ptr_nonnull(strstr(out, "\nlm_head "));
     ck_assert_ptr_nonnull(strstr(out, "host: "));
@@ -447,13 +441,13 @@ START_TEST(cli_model)
     ck_assert_uint_gt(slurp(p, buf, sizeof buf), 0);
     snprintf(p, sizeof p, "%s/m.etck", dir);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --array 4x4 --dtype int8 -b 1 -t 8 --csv %s/q.csv "
-                         "--svg %s/q.svg --threads 1", cli(), p, dir, dir), 0);
+                         "--svg %s/q.svg --threads 1", et_test_cli(), p, dir, dir), 0);
     ck_assert_ptr_nonnull(strstr(out, "on the array (int8)"));
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --array 4x4 --train-step -t 8 --threads 1 --csv %s/s.csv "
-                         "--svg %s/s.svg", cli(), p, dir, dir), 0);
+                         "--svg %s/s.svg", et_test_cli(), p, dir, dir), 0);
     ck_assert_ptr_nonnull(strstr(out, " dw "));
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --dtype int8 --train-step", cli(), p), 2);
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s -t 9", cli(), p), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s --dtype int8 --train-step", et_test_cli(), p), 2);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --model %s -t 9", et_test_cli(), p), 2);
     free(ck.params);
     free(r.buf);
 }
@@ -469,7 +463,7 @@ START_TEST(alexnet_conv1_speed)
     char out[16384];
     const char *p;
     double s;
-    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 3025x363x96 --array 32x32 --dataflow ws --threads 1", cli()), 0);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sim --gemm 3025x363x96 --array 32x32 --dataflow ws --threads 1", et_test_cli()), 0);
     p = strstr(out, "simulator: ");
     ck_assert_ptr_nonnull(p);
     s = strtod(p + 11, NULL);

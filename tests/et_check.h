@@ -6,6 +6,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,33 @@ static inline void *et_test_aligned(size_t bytes)
     void *p = NULL;
     if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
     return p;
+}
+
+/* The CLI binary the end-to-end tests drive: $ET_CLI (make test sets it, with an
+ * emulator prefix for cross builds), else build/edgetrain. */
+static inline const char *et_test_cli(void)
+{
+    const char *c = getenv("ET_CLI");
+    return c ? c : "build/edgetrain";
+}
+
+/* A whole file in a malloc'd buffer (one spare byte), its length in *len. */
+static inline uint8_t *et_test_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *b;
+    long n;
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    ck_assert_msg(n >= 0, "cannot size %s", path);
+    b = (uint8_t *)malloc((size_t)n + 1);
+    ck_assert(b != NULL);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
 }
 
 /* Runs a shell command (printf-style) with stderr joined to stdout; keeps the first
