@@ -12,12 +12,11 @@
 #include "et_compress.h"
 #include "et_runtime.h"
 #include "et_qruntime.h"
-#include "et_rng.h"
-#include "et_sample.h"
 #include "et_shard.h"
 #include "et_sparse.h"
 #include "et_tokenizer.h"
 #include "flags.h"
+#include "generate.h"
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -214,10 +213,22 @@ static int qeval(int argc, char **argv)
     return rc;
 }
 
+static et_status q_gpt_logits(void *model, const int32_t *ids, int T, float *logits)
+{
+    et_status s = et_gpt_forward((et_gpt *)model, ids, NULL, 1, T);
+    return s != ET_OK ? s : et_gpt_logits((et_gpt *)model, 0, T - 1, logits);
+}
+
+static et_status q_qgpt_logits(void *model, const int32_t *ids, int T, float *logits)
+{
+    et_status s = et_qgpt_forward((et_qgpt *)model, ids, NULL, 1, T);
+    return s != ET_OK ? s : et_qgpt_logits((et_qgpt *)model, 0, T - 1, logits);
+}
+
 static int qsample(int argc, char **argv)
 {
     const char *model = NULL, *prompt = "\n", *tokpath = NULL, *backend = "cpu";
-    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc = 0, i, sparse;
+    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc = 0, sparse;
     float temp = 1.0f;
     flag f[] = {
         {"model", 'm', F_STR, &model, "checkpoint"},
@@ -239,10 +250,7 @@ static int qsample(int argc, char **argv)
     et_gpt_config cfg;
     const void *tokblob;
     size_t tokbytes;
-    int32_t *ids = NULL;
-    size_t nids = 0, cap, plen, unk = 0;
-    float *logits = NULL, *scratch = NULL;
-    et_rng rng;
+    cli_gen_opts go;
     memset(&q, 0, sizeof q);
     memset(&c, 0, sizeof c);
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
@@ -269,49 +277,18 @@ static int qsample(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    plen = strlen(prompt);
-    cap = plen + (size_t)len + 1;
-    ids = malloc(sizeof(int32_t) * cap);
-    logits = malloc(sizeof(float) * (size_t)cfg.vocab);
-    scratch = malloc(sizeof(float) * (size_t)cfg.vocab);
-    if (!ids || !logits || !scratch) { rc = 1; fprintf(stderr, "edgetrain sample: out of memory\n"); goto out; }
-    if (et_tok_encode_i32(tok, prompt, plen, ids, cap, &nids, 1u, &unk) != ET_OK) {
-        fprintf(stderr, "edgetrain sample: error: cannot encode the prompt\n");
-        rc = 1;
-        goto out;
-    }
-    if (nids == 0) ids[nids++] = 0;
     if (sparse ? et_runtime_open(&rt, "cpu", &cfg, 1, cfg.context, ET_GPT_INFER, threads, &e) != ET_OK
                : et_qruntime_open(&qrt, &q, 1, cfg.context, threads, &e) != ET_OK) {
         rc = fail("sample", &e);
         goto out;
     }
     if (sparse) et_gpt_set_params(&rt.model, c.params);
-    et_rng_seed(&rng, (uint64_t)(unsigned)seed);
-    fwrite(prompt, 1, plen, stdout);
-    for (i = 0; i < len; i++) {
-        size_t start = nids > (size_t)cfg.context ? nids - (size_t)cfg.context : 0;
-        int T = (int)(nids - start), next;
-        char buf[64];
-        size_t nb = 0;
-        et_status s1 = sparse ? et_gpt_forward(&rt.model, ids + start, NULL, 1, T)
-                              : et_qgpt_forward(&qrt.model, ids + start, NULL, 1, T);
-        if (s1 == ET_OK)
-            s1 = sparse ? et_gpt_logits(&rt.model, 0, T - 1, logits) : et_qgpt_logits(&qrt.model, 0, T - 1, logits);
-        if (s1 != ET_OK ||
-            et_sample_token(logits, (int)et_tok_vocab_size(tok), temp, topk, scratch, &rng, &next) != ET_OK) {
-            fprintf(stderr, "\nedgetrain sample: error: generation failed\n");
-            rc = 1;
-            break;
-        }
-        ids[nids++] = next;
-        if (et_tok_decode_i32(tok, &ids[nids - 1], 1, buf, sizeof buf, &nb) == ET_OK) fwrite(buf, 1, nb, stdout);
-    }
-    printf("\n");
+    go.prompt = prompt; go.length = len; go.temperature = temp; go.top_k = topk; go.seed = seed;
+    go.context = cfg.context; go.vocab = cfg.vocab;
+    rc = sparse ? cli_generate(&go, tok, q_gpt_logits, &rt.model) : cli_generate(&go, tok, q_qgpt_logits, &qrt.model);
     if (sparse) et_runtime_close(&rt);
     else et_qruntime_close(&qrt);
 out:
-    free(ids); free(logits); free(scratch);
     et_tok_free(tok);
     et_qmodel_free(&q);
     et_ckpt_free(&c);

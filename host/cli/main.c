@@ -7,11 +7,11 @@
 #include "et_ckpt.h"
 #include "et_prepare.h"
 #include "et_runtime.h"
-#include "et_sample.h"
 #include "et_shard.h"
 #include "et_tokenizer.h"
 #include "et_train.h"
 #include "flags.h"
+#include "generate.h"
 #include "cmd_compress.h" /* compress; eval/sample of quantized models */
 #include "et_image_file.h" /* export --format image|c */
 
@@ -235,10 +235,16 @@ static int cmd_eval(int argc, char **argv)
 }
 
 /* --- sample */
+static et_status gpt_logits(void *model, const int32_t *ids, int T, float *logits)
+{
+    et_status s = et_gpt_forward((et_gpt *)model, ids, NULL, 1, T);
+    return s != ET_OK ? s : et_gpt_logits((et_gpt *)model, 0, T - 1, logits);
+}
+
 static int cmd_sample(int argc, char **argv)
 {
     const char *model = NULL, *prompt = "\n", *tokpath = NULL, *backend = "cpu";
-    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc, i;
+    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc;
     float temp = 1.0f;
     flag f[] = {
         {"model", 'm', F_STR, &model, "checkpoint (edgetrain or llm.c)"},
@@ -255,10 +261,7 @@ static int cmd_sample(int argc, char **argv)
     et_tokenizer *tok;
     et_runtime rt;
     et_error e = {0};
-    int32_t *ids = NULL;
-    size_t nids = 0, cap, plen;
-    float *logits = NULL, *scratch = NULL;
-    et_rng rng;
+    cli_gen_opts go;
     memset(&c, 0, sizeof c);
     if (cmd_qmodel_hook("sample", argc, argv, &rc)) return rc; /* quantized model: cmd_compress.c */
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
@@ -271,48 +274,16 @@ static int cmd_sample(int argc, char **argv)
         return 2;
     }
     if ((rc = load_model("sample", model, tokpath, &c, &tok, 1))) return rc;
-    plen = strlen(prompt);
-    cap = plen + (size_t)len + 1;
-    ids = malloc(sizeof(int32_t) * cap);
-    logits = malloc(sizeof(float) * (size_t)c.cfg.vocab);
-    scratch = malloc(sizeof(float) * (size_t)c.cfg.vocab);
-    if (!ids || !logits || !scratch) { rc = 1; fprintf(stderr, "edgetrain sample: out of memory\n"); goto out; }
-    {
-        size_t unk = 0;
-        if (et_tok_encode_i32(tok, prompt, plen, ids, cap, &nids, 1u, &unk) != ET_OK) {
-            fprintf(stderr, "edgetrain sample: error: cannot encode the prompt\n");
-            rc = 1;
-            goto out;
-        }
-        if (unk) fprintf(stderr, "edgetrain sample: warning: skipped %zu prompt characters the tokenizer lacks\n", unk);
-    }
-    if (nids == 0) ids[nids++] = 0;
     if (et_runtime_open(&rt, backend, &c.cfg, 1, c.cfg.context, ET_GPT_INFER, threads, &e) != ET_OK) {
         rc = fail("sample", &e);
         goto out;
     }
     et_gpt_set_params(&rt.model, c.params);
-    et_rng_seed(&rng, (uint64_t)(unsigned)seed);
-    fwrite(prompt, 1, plen, stdout);
-    for (i = 0; i < len; i++) {
-        size_t start = nids > (size_t)c.cfg.context ? nids - (size_t)c.cfg.context : 0;
-        int T = (int)(nids - start), next;
-        char buf[64];
-        size_t nb = 0;
-        if (et_gpt_forward(&rt.model, ids + start, NULL, 1, T) != ET_OK ||
-            et_gpt_logits(&rt.model, 0, T - 1, logits) != ET_OK ||
-            et_sample_token(logits, (int)et_tok_vocab_size(tok), temp, topk, scratch, &rng, &next) != ET_OK) {
-            fprintf(stderr, "\nedgetrain sample: error: generation failed\n");
-            rc = 1;
-            break;
-        }
-        ids[nids++] = next;
-        if (et_tok_decode_i32(tok, &ids[nids - 1], 1, buf, sizeof buf, &nb) == ET_OK) fwrite(buf, 1, nb, stdout);
-    }
-    printf("\n");
+    go.prompt = prompt; go.length = len; go.temperature = temp; go.top_k = topk; go.seed = seed;
+    go.context = c.cfg.context; go.vocab = c.cfg.vocab;
+    rc = cli_generate(&go, tok, gpt_logits, &rt.model);
     et_runtime_close(&rt);
 out:
-    free(ids); free(logits); free(scratch);
     et_tok_free(tok);
     et_ckpt_free(&c);
     return rc;
