@@ -20,65 +20,147 @@
 #define NR 16
 #define KC 256
 #define MC 72
-#define NG 8 /* slivers per task */
+#define NGMAX 16 /* 16-wide slivers per task: a packed B group of KC x 256 (256 KiB) */
+
+/* Per worker: an A block (MC x KC) and a B group (KC x NGMAX*NR), plus 16 floats of
+ * slack that the A packing's overlapping vector stores may touch past a block's end. */
+#define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NGMAX * NR + 16)
 
 size_t et_gemm_scratch_bytes(int nworkers)
 {
     if (nworkers < 1) nworkers = 1;
-    return sizeof(float) * (size_t)nworkers * ((size_t)MC * KC + (size_t)KC * NG * NR) + 64;
+    return sizeof(float) * (size_t)nworkers * PACK_FLOATS + 64;
 }
 
 typedef struct {
     const et_gemm_args *g;
-    float *packs;       /* per worker: A block (MC x KC), then B block (KC x NG*NR) */
-    int mc, ng;         /* rows and 16-column slivers per task */
-    int mblocks, ngroups, nslivers;
+    float *packs;        /* per worker: PACK_FLOATS */
+    int rows;            /* rows of C per task (a multiple of MR, except the last task) */
+    int mc;              /* rows per A block within a task */
+    int ng;              /* slivers per task */
+    int mchunks, ngroups, nslivers;
 } gemm_job;
 
-/* --- packing */
+/* --- packing: B into 16-wide slivers dst[k*NR + j], A into 6-tall ones dst[k*MR + i] */
+
+#if ET_HAVE_AVX2
+/* Transposes the 8x8 block held in r[0..7] (rows) in place into columns. */
+static void transpose8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+static __m256i lane_mask(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
 
 static void pack_b_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int j0, int nr)
 {
-    int k, j;
+    int k = 0, j;
     if (!g->transB) {
-        for (k = 0; k < kc; k++) {
+#if ET_HAVE_AVX2
+        if (nr == NR) {
+            for (; k < kc; k++) {
+                const float *src = g->B + (size_t)(pc + k) * g->ldb + j0;
+                _mm256_store_ps(dst + k * NR, _mm256_loadu_ps(src));
+                _mm256_store_ps(dst + k * NR + 8, _mm256_loadu_ps(src + 8));
+            }
+            return;
+        }
+#endif
+        for (; k < kc; k++) {
             const float *src = g->B + (size_t)(pc + k) * g->ldb + j0;
             for (j = 0; j < nr; j++) dst[k * NR + j] = src[j];
             for (; j < NR; j++) dst[k * NR + j] = 0.0f;
         }
     } else {
+#if ET_HAVE_AVX2
+        /* 8 rows of B^T at a time, 8 k at a time, through an 8x8 transpose */
+        int jb;
+        for (jb = 0; jb < NR; jb += 8) {
+            int rows = nr - jb < 8 ? (nr - jb < 0 ? 0 : nr - jb) : 8, r;
+            const float *src[8];
+            for (r = 0; r < 8; r++) src[r] = r < rows ? g->B + (size_t)(j0 + jb + r) * g->ldb + pc : NULL;
+            for (k = 0; k + 8 <= kc; k += 8) {
+                __m256 v[8];
+                for (r = 0; r < 8; r++) v[r] = src[r] ? _mm256_loadu_ps(src[r] + k) : _mm256_setzero_ps();
+                transpose8(v);
+                for (r = 0; r < 8; r++) _mm256_store_ps(dst + (k + r) * NR + jb, v[r]);
+            }
+            for (; k < kc; k++)
+                for (r = 0; r < 8; r++) dst[k * NR + jb + r] = src[r] ? src[r][k] : 0.0f;
+        }
+        return;
+#else
         for (j = 0; j < nr; j++) {
             const float *src = g->B + (size_t)(j0 + j) * g->ldb + pc;
             for (k = 0; k < kc; k++) dst[k * NR + j] = src[k];
         }
         for (; j < NR; j++)
             for (k = 0; k < kc; k++) dst[k * NR + j] = 0.0f;
+#endif
     }
 }
 
+/* May write up to 2 floats past dst + kc*MR (the next sliver's start, or the slack). */
 static void pack_a_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int i0, int mr)
 {
-    int k, i;
+    int k = 0, i;
     if (!g->transA) {
+#if ET_HAVE_AVX2
+        const float *src[8];
+        for (i = 0; i < 8; i++) src[i] = i < mr ? g->A + (size_t)(i0 + i) * g->lda + pc : NULL;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 v[8];
+            for (i = 0; i < 8; i++) v[i] = src[i] ? _mm256_loadu_ps(src[i] + k) : _mm256_setzero_ps();
+            transpose8(v);
+            /* each column holds MR useful rows; later stores overwrite the 2 spare lanes */
+            for (i = 0; i < 8; i++) _mm256_storeu_ps(dst + (k + i) * MR, v[i]);
+        }
+        for (; k < kc; k++)
+            for (i = 0; i < MR; i++) dst[k * MR + i] = src[i] ? src[i][k] : 0.0f;
+#else
         for (i = 0; i < mr; i++) {
             const float *src = g->A + (size_t)(i0 + i) * g->lda + pc;
             for (k = 0; k < kc; k++) dst[k * MR + i] = src[k];
         }
         for (; i < MR; i++)
             for (k = 0; k < kc; k++) dst[k * MR + i] = 0.0f;
+#endif
     } else {
-        for (k = 0; k < kc; k++) {
+#if ET_HAVE_AVX2
+        __m256i m = lane_mask(mr);
+        for (; k < kc; k++)
+            _mm256_storeu_ps(dst + k * MR, _mm256_maskload_ps(g->A + (size_t)(pc + k) * g->lda + i0, m));
+#else
+        for (; k < kc; k++) {
             const float *src = g->A + (size_t)(pc + k) * g->lda + i0;
             for (i = 0; i < mr; i++) dst[k * MR + i] = src[i];
             for (; i < MR; i++) dst[k * MR + i] = 0.0f;
         }
+#endif
     }
 }
 
 /* --- micro-kernels: acc(MR,NR) = sum_k a(:,k) b(k,:) */
 
 #if ET_HAVE_AVX2
-static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
+/* c(6,16) (row stride ldc) = [c +] a.b [+ bias(16)] */
+static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
+                          const float *bias)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -98,12 +180,30 @@ static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
         a += MR;
         b += NR;
     }
-    _mm256_store_ps(acc + 0, c00);  _mm256_store_ps(acc + 8, c01);
-    _mm256_store_ps(acc + 16, c10); _mm256_store_ps(acc + 24, c11);
-    _mm256_store_ps(acc + 32, c20); _mm256_store_ps(acc + 40, c21);
-    _mm256_store_ps(acc + 48, c30); _mm256_store_ps(acc + 56, c31);
-    _mm256_store_ps(acc + 64, c40); _mm256_store_ps(acc + 72, c41);
-    _mm256_store_ps(acc + 80, c50); _mm256_store_ps(acc + 88, c51);
+    /* c + (acc + bias): the order store_tile uses */
+#define ET__ROW(i, x0, x1)                                                                  \
+    do {                                                                                 \
+        float *ci = c + (size_t)(i) * ldc;                                               \
+        __m256 y0 = x0, y1 = x1;                                                         \
+        if (bias) {                                                                      \
+            y0 = _mm256_add_ps(y0, _mm256_loadu_ps(bias));                               \
+            y1 = _mm256_add_ps(y1, _mm256_loadu_ps(bias + 8));                           \
+        }                                                                                \
+        if (add) {                                                                       \
+            y0 = _mm256_add_ps(_mm256_loadu_ps(ci), y0);                                 \
+            y1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), y1);                             \
+        }                                                                                \
+        _mm256_storeu_ps(ci, y0);                                                        \
+        _mm256_storeu_ps(ci + 8, y1);                                                    \
+    } while (0)
+    ET__ROW(0, c00, c01); ET__ROW(1, c10, c11); ET__ROW(2, c20, c21);
+    ET__ROW(3, c30, c31); ET__ROW(4, c40, c41); ET__ROW(5, c50, c51);
+#undef ET__ROW
+}
+
+static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
+{
+    kernel_6x16_c(kc, a, b, acc, NR, 0, (const float *)0);
 }
 #elif ET_HAVE_NEON
 /* 6 rows x 4 quad-vectors = 24 accumulators of aarch64's 32 vector registers */
@@ -144,6 +244,24 @@ static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
 }
 #endif
 
+#if !ET_HAVE_AVX2
+static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
+                          const float *bias)
+{
+    float acc[MR * NR];
+    int i, j;
+    kernel_6x16(kc, a, b, acc);
+    for (i = 0; i < MR; i++) {
+        float *ci = c + (size_t)i * ldc;
+        const float *s = acc + i * NR;
+        for (j = 0; j < NR; j++) {
+            float v = bias ? s[j] + bias[j] : s[j];
+            ci[j] = add ? ci[j] + v : v;
+        }
+    }
+}
+#endif
+
 /* Writes a tile of acc into C: overwrite or add, plus bias on the first K block. */
 static void store_tile(const et_gemm_args *g, int first, const float *acc, int i0, int j0, int mr,
                        int nr)
@@ -165,57 +283,67 @@ static void store_tile(const et_gemm_args *g, int first, const float *acc, int i
     }
 }
 
-/* One task owns a tile of C (mc rows x ng slivers) and walks all of K, packing its own
- * A rows and B columns per K block: packing costs about 1/(2 mc) + 1/(32 ng) of the
- * arithmetic, and one parallel_for covers the whole product. */
+/* One task owns rows [m0, m1) of C and a group of up to NGMAX 16-wide slivers. For each
+ * K block it packs its B group once, then walks its rows in A blocks of mc, packing each
+ * and running the micro-kernel over every (6-row, 16-column) tile. Every C element is
+ * reduced over k in the same order whatever the task layout. */
 static void task_tile(void *arg, int t, int w)
 {
     gemm_job *J = (gemm_job *)arg;
     const et_gemm_args *g = J->g;
-    float *packA = J->packs + (size_t)w * ((size_t)MC * KC + (size_t)KC * NG * NR);
-    float *packB = packA + (size_t)MC * KC;
+    float *packB = J->packs + (size_t)w * PACK_FLOATS;
+    float *packA = packB + (size_t)KC * NGMAX * NR; /* then the slack */
     int ib = t / J->ngroups, gb = t % J->ngroups;
-    int i0 = ib * J->mc, mc = g->M - i0;
-    int s0 = gb * J->ng, s1 = s0 + J->ng, s, r, pc;
+    int m0 = ib * J->rows, m1 = m0 + J->rows;
+    int s0 = gb * J->ng, s1 = s0 + J->ng, s, r, pc, i0;
 #if ET_HAVE_AVX2
     float acc[MR * NR] __attribute__((aligned(32)));
 #else
     float acc[MR * NR];
 #endif
-    if (mc > J->mc) mc = J->mc;
+    if (m1 > g->M) m1 = g->M;
     if (s1 > J->nslivers) s1 = J->nslivers;
     for (pc = 0; pc < g->K; pc += KC) {
         int kc = g->K - pc < KC ? g->K - pc : KC;
-        for (r = 0; r < mc; r += MR) {
-            int mr = mc - r < MR ? mc - r : MR;
-            pack_a_sliver(g, packA + (size_t)r * kc, pc, kc, i0 + r, mr);
-        }
+        int first = pc == 0;
         for (s = s0; s < s1; s++) {
             int j0 = s * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
             pack_b_sliver(g, packB + (size_t)(s - s0) * kc * NR, pc, kc, j0, nr);
         }
-        for (s = s0; s < s1; s++) {
-            const float *bs = packB + (size_t)(s - s0) * kc * NR;
-            int j0 = s * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
+        for (i0 = m0; i0 < m1; i0 += J->mc) {
+            int mc = m1 - i0 < J->mc ? m1 - i0 : J->mc;
             for (r = 0; r < mc; r += MR) {
                 int mr = mc - r < MR ? mc - r : MR;
-                kernel_6x16(kc, packA + (size_t)r * kc, bs, acc);
-                store_tile(g, pc == 0, acc, i0 + r, j0, mr, nr);
+                pack_a_sliver(g, packA + (size_t)r * kc, pc, kc, i0 + r, mr);
+            }
+            for (s = s0; s < s1; s++) {
+                const float *bs = packB + (size_t)(s - s0) * kc * NR;
+                int j0 = s * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
+                for (r = 0; r < mc; r += MR) {
+                    int mr = mc - r < MR ? mc - r : MR;
+                    if (mr == MR && nr == NR) {
+                        kernel_6x16_c(kc, packA + (size_t)r * kc, bs, g->C + (size_t)(i0 + r) * g->ldc + j0,
+                                      g->ldc, !first || g->accumulate, first ? g->bias + (g->bias ? j0 : 0) : NULL);
+                    } else {
+                        kernel_6x16(kc, packA + (size_t)r * kc, bs, acc);
+                        store_tile(g, first, acc, i0 + r, j0, mr, nr);
+                    }
+                }
             }
         }
     }
 }
 
-static int tasks_for(int M, int mc, int nslivers, int ng)
+static int ceil_div(int a, int b)
 {
-    return ((M + mc - 1) / mc) * ((nslivers + ng - 1) / ng);
+    return (a + b - 1) / b;
 }
 
 et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratch,
                       size_t scratch_bytes)
 {
     gemm_job J;
-    int nw = et_threads_workers(th);
+    int nw = et_threads_workers(th), want, mblocks;
     if (!g || g->M < 0 || g->N < 0 || g->K < 0 || !g->C) return ET_ERR_INVALID;
     if (g->M == 0 || g->N == 0) return ET_OK;
     if (g->ldc < g->N) return ET_ERR_INVALID;
@@ -237,18 +365,21 @@ et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratc
     }
     J.g = g;
     J.packs = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    J.nslivers = (g->N + NR - 1) / NR;
-    /* Enough, and even, tasks for the workers. The tiling of M and N never changes a
-     * result: each element is reduced over K in the same order whatever its tile. */
-    J.mc = MC;
-    J.ng = NG;
-    while (nw > 1 && tasks_for(g->M, J.mc, J.nslivers, J.ng) < 4 * nw && J.ng > 2) J.ng /= 2;
-    while (nw > 1 && tasks_for(g->M, J.mc, J.nslivers, J.ng) < 4 * nw && J.mc > 4 * MR)
-        J.mc = (J.mc / 2 + MR - 1) / MR * MR;
-    J.mblocks = (g->M + J.mc - 1) / J.mc;
-    J.mc = ((g->M + J.mblocks - 1) / J.mblocks + MR - 1) / MR * MR; /* balance the blocks */
-    J.mblocks = (g->M + J.mc - 1) / J.mc;
-    J.ngroups = (J.nslivers + J.ng - 1) / J.ng;
-    et_parallel_for(th, J.mblocks * J.ngroups, task_tile, &J);
+    J.nslivers = ceil_div(g->N, NR);
+    /* Column groups as wide as a packed B group allows, evenly sized; then enough row
+     * chunks that every worker has work (4 tasks each, claimed dynamically). Each row
+     * chunk repacks its B group, so chunks stay as few as the workers allow. */
+    J.ngroups = ceil_div(J.nslivers, NGMAX);
+    J.ng = ceil_div(J.nslivers, J.ngroups);
+    mblocks = ceil_div(g->M, MR);
+    want = nw > 1 ? 4 * nw : 1;
+    J.mchunks = ceil_div(want, J.ngroups);
+    if (J.mchunks > mblocks) J.mchunks = mblocks;
+    if (J.mchunks < 1) J.mchunks = 1;
+    J.rows = ceil_div(ceil_div(g->M, J.mchunks), MR) * MR;
+    J.mchunks = ceil_div(g->M, J.rows);
+    /* A blocks of at most MC rows, evenly sized within a chunk */
+    J.mc = ceil_div(ceil_div(J.rows, ceil_div(J.rows, MC)), MR) * MR;
+    et_parallel_for(th, J.mchunks * J.ngroups, task_tile, &J);
     return ET_OK;
 }

@@ -131,7 +131,8 @@ static void run_gemm_case(int tA, int tB, int M, int N, int K, int acc, int bias
 START_TEST(gemm_against_naive)
 {
     static const int shapes[][3] = {{1, 1, 1}, {6, 16, 1}, {7, 17, 3}, {13, 33, 257},
-                                    {72, 16, 256}, {73, 1025, 5}, {100, 50, 300}, {5, 2000, 9}};
+                                    {72, 16, 256}, {73, 1025, 5}, {100, 50, 300}, {5, 2000, 9},
+                                    {50, 600, 40}, {151, 300, 520}};
     int s, tA, tB;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (tA = 0; tA < 2; tA++)
@@ -155,12 +156,18 @@ START_TEST(gemm_threads_bitwise)
     et_rng_seed(&r, 5);
     fill(A, (size_t)M * K, &r);
     fill(B, (size_t)K * N, &r);
-    memset(&g, 0, sizeof g);
-    g.M = M; g.N = N; g.K = K; g.A = A; g.lda = K; g.B = B; g.ldb = N; g.C = C1; g.ldc = N;
-    ck_assert_int_eq(et_gemm_f32(&g, NULL, scratch, sb), ET_OK);
-    g.C = C2;
-    ck_assert_int_eq(et_gemm_f32(&g, &scrambled, scratch, sb), ET_OK);
-    ck_assert_int_eq(memcmp(C1, C2, sizeof(float) * M * N), 0);
+    int layout;
+    for (layout = 0; layout < 4; layout++) {
+        /* every layout, with bias: serial and scrambled-parallel tilings differ */
+        memset(&g, 0, sizeof g);
+        g.transA = layout & 1; g.transB = layout >> 1;
+        g.M = M; g.N = N; g.K = K; g.A = A; g.lda = g.transA ? M : K;
+        g.B = B; g.ldb = g.transB ? K : N; g.bias = B; g.C = C1; g.ldc = N;
+        ck_assert_int_eq(et_gemm_f32(&g, NULL, scratch, sb), ET_OK);
+        g.C = C2;
+        ck_assert_int_eq(et_gemm_f32(&g, &scrambled, scratch, sb), ET_OK);
+        ck_assert_msg(memcmp(C1, C2, sizeof(float) * M * N) == 0, "layout %d differs", layout);
+    }
     free(A); free(B); free(C1); free(C2); free(scratch);
 }
 END_TEST
