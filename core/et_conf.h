@@ -47,6 +47,10 @@ void *memmove(void *dst, const void *src, size_t n);
 #if defined(__AVX2__) && defined(__FMA__) && !defined(ET_NO_SIMD)
 #define ET_HAVE_AVX2 1
 #endif
+/* AVX-512F widens the fp32 GEMM micro-kernel (ET_NO_AVX512 keeps it at AVX2) */
+#if defined(ET_HAVE_AVX2) && defined(__AVX512F__) && !defined(ET_NO_AVX512)
+#define ET_HAVE_AVX512 1
+#endif
 #if (defined(__ARM_NEON) || defined(__ARM_NEON__)) && defined(__aarch64__) && !defined(ET_NO_SIMD)
 #define ET_HAVE_NEON 1
 #endif

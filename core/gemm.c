@@ -17,10 +17,14 @@
 #endif
 
 #define MR 6
+#if ET_HAVE_AVX512
+#define NR 32    /* two 16-lane vectors per row: 12 accumulators of 32 registers */
+#else
 #define NR 16
+#endif
 #define KC 256
 #define MC 72
-#define NGMAX 16 /* 16-wide slivers per task: a packed B group of KC x 256 (256 KiB) */
+#define NGMAX (256 / NR) /* slivers per task: a packed B group of KC x 256 (256 KiB) */
 
 /* Per worker: an A block (MC x KC) and a B group (KC x NGMAX*NR), plus 16 floats of
  * slack that the A packing's overlapping vector stores may touch past a block's end. */
@@ -75,8 +79,7 @@ static void pack_b_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int
         if (nr == NR) {
             for (; k < kc; k++) {
                 const float *src = g->B + (size_t)(pc + k) * g->ldb + j0;
-                _mm256_store_ps(dst + k * NR, _mm256_loadu_ps(src));
-                _mm256_store_ps(dst + k * NR + 8, _mm256_loadu_ps(src + 8));
+                for (j = 0; j < NR; j += 8) _mm256_store_ps(dst + k * NR + j, _mm256_loadu_ps(src + j));
             }
             return;
         }
@@ -157,7 +160,55 @@ static void pack_a_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int
 
 /* --- micro-kernels: acc(MR,NR) = sum_k a(:,k) b(k,:) */
 
-#if ET_HAVE_AVX2
+#if ET_HAVE_AVX512
+/* c(6,32) (row stride ldc) = [c +] a.b [+ bias(32)] */
+static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
+                          const float *bias)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
+    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
+    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
+    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    int k;
+    for (k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), av;
+        av = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(av, b0, c00); c01 = _mm512_fmadd_ps(av, b1, c01);
+        av = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(av, b0, c10); c11 = _mm512_fmadd_ps(av, b1, c11);
+        av = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(av, b0, c20); c21 = _mm512_fmadd_ps(av, b1, c21);
+        av = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(av, b0, c30); c31 = _mm512_fmadd_ps(av, b1, c31);
+        av = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(av, b0, c40); c41 = _mm512_fmadd_ps(av, b1, c41);
+        av = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(av, b0, c50); c51 = _mm512_fmadd_ps(av, b1, c51);
+        a += MR;
+        b += NR;
+    }
+    /* c + (acc + bias): the order store_tile uses */
+#define ET__ROW(i, x0, x1)                                                                  \
+    do {                                                                                 \
+        float *ci = c + (size_t)(i) * ldc;                                               \
+        __m512 y0 = x0, y1 = x1;                                                         \
+        if (bias) {                                                                      \
+            y0 = _mm512_add_ps(y0, _mm512_loadu_ps(bias));                               \
+            y1 = _mm512_add_ps(y1, _mm512_loadu_ps(bias + 16));                          \
+        }                                                                                \
+        if (add) {                                                                       \
+            y0 = _mm512_add_ps(_mm512_loadu_ps(ci), y0);                                 \
+            y1 = _mm512_add_ps(_mm512_loadu_ps(ci + 16), y1);                            \
+        }                                                                                \
+        _mm512_storeu_ps(ci, y0);                                                        \
+        _mm512_storeu_ps(ci + 16, y1);                                                   \
+    } while (0)
+    ET__ROW(0, c00, c01); ET__ROW(1, c10, c11); ET__ROW(2, c20, c21);
+    ET__ROW(3, c30, c31); ET__ROW(4, c40, c41); ET__ROW(5, c50, c51);
+#undef ET__ROW
+}
+
+static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
+{
+    kernel_6x16_c(kc, a, b, acc, NR, 0, (const float *)0);
+}
+#elif ET_HAVE_AVX2
 /* c(6,16) (row stride ldc) = [c +] a.b [+ bias(16)] */
 static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
                           const float *bias)
@@ -297,7 +348,7 @@ static void task_tile(void *arg, int t, int w)
     int m0 = ib * J->rows, m1 = m0 + J->rows;
     int s0 = gb * J->ng, s1 = s0 + J->ng, s, r, pc, i0;
 #if ET_HAVE_AVX2
-    float acc[MR * NR] __attribute__((aligned(32)));
+    float acc[MR * NR] __attribute__((aligned(64)));
 #else
     float acc[MR * NR];
 #endif
