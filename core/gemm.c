@@ -417,16 +417,26 @@ et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratc
     J.g = g;
     J.packs = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     J.nslivers = ceil_div(g->N, NR);
-    /* Column groups as wide as a packed B group allows, evenly sized; then enough row
-     * chunks that every worker has work (4 tasks each, claimed dynamically). Each row
-     * chunk repacks its B group, so chunks stay as few as the workers allow. */
+    /* Column groups as wide as a packed B group allows, evenly sized. With several
+     * workers the task count is made a multiple of theirs, by more (narrower) column
+     * groups or by row chunks, whichever repacks less: each extra group repacks all of
+     * A (M x K), each extra row chunk all of B (K x N). */
     J.ngroups = ceil_div(J.nslivers, NGMAX);
+    J.mchunks = 1;
+    if (nw > 1 && J.ngroups % nw) {
+        int more_groups = ceil_div(J.ngroups, nw) * nw, a = J.ngroups, b = nw, t;
+        while (b) { t = a % b; a = b; b = t; } /* a = gcd(ngroups, nw) */
+        mblocks = ceil_div(g->M, MR);
+        want = nw / a; /* row chunks that make ngroups * chunks a multiple of nw */
+        if (want > mblocks) want = mblocks;
+        if (more_groups <= J.nslivers &&
+            (double)(more_groups - J.ngroups) * g->M <= (double)(want - 1) * g->N)
+            J.ngroups = more_groups;
+        else
+            J.mchunks = want;
+    }
     J.ng = ceil_div(J.nslivers, J.ngroups);
-    mblocks = ceil_div(g->M, MR);
-    want = nw > 1 ? 4 * nw : 1;
-    J.mchunks = ceil_div(want, J.ngroups);
-    if (J.mchunks > mblocks) J.mchunks = mblocks;
-    if (J.mchunks < 1) J.mchunks = 1;
+    J.ngroups = ceil_div(J.nslivers, J.ng);
     J.rows = ceil_div(ceil_div(g->M, J.mchunks), MR) * MR;
     J.mchunks = ceil_div(g->M, J.rows);
     /* A blocks of at most MC rows, evenly sized within a chunk */
