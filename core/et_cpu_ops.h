@@ -31,6 +31,14 @@ void et_cpu_attention_fwd(const et_threads *th, float *scratch, size_t slice, fl
 void et_cpu_attention_bwd(const et_threads *th, float *scratch, size_t slice, float *dqkv,
                           float *dpreatt, float *datt, const float *dout, const float *qkv,
                           const float *att, int B, int T, int C, int NH);
+/* flash-style attention: lse(B,NH,T) is all forward keeps for backward; one slice of
+ * et_cpu_flash_slice() bytes per worker, whatever T */
+size_t et_cpu_flash_slice(void);
+void et_cpu_flash_fwd(const et_threads *th, float *scratch, size_t slice, float *out, float *lse,
+                      const float *qkv, int B, int T, int C, int NH);
+void et_cpu_flash_bwd(const et_threads *th, float *scratch, size_t slice, float *dqkv,
+                      const float *dout, const float *qkv, const float *out, const float *lse,
+                      int B, int T, int C, int NH);
 void et_cpu_adamw(const et_threads *th, float *param, const float *grad, float *m, float *v,
                   size_t n, float lr, float beta1, float beta2, float eps, float wd, int t);
 double et_cpu_sumsq(const et_threads *th, const float *x, size_t n);

@@ -196,6 +196,80 @@ START_TEST(attention)
 }
 END_TEST
 
+/* --- flash-style attention: a reference of any size, checked at T = 67 in full and at
+ * T = 300 (three key blocks, so the online softmax rescales) on sampled elements */
+typedef struct { int B, T, C, NH; double *qkv, *R, *y; } fl_ref;
+static void fl_fwd(fl_ref *r)
+{
+    int b, t, t2, h, i, hs = r->C / r->NH, C3 = 3 * r->C;
+    double *s = malloc(sizeof(double) * r->T);
+    for (b = 0; b < r->B; b++)
+        for (h = 0; h < r->NH; h++)
+            for (t = 0; t < r->T; t++) {
+                double mx = -1e300, sum = 0;
+                const double *q = r->qkv + ((size_t)b * r->T + t) * C3 + h * hs;
+                for (t2 = 0; t2 <= t; t2++) {
+                    const double *k = r->qkv + ((size_t)b * r->T + t2) * C3 + r->C + h * hs;
+                    s[t2] = 0;
+                    for (i = 0; i < hs; i++) s[t2] += q[i] * k[i];
+                    s[t2] /= sqrt(hs);
+                    if (s[t2] > mx) mx = s[t2];
+                }
+                for (t2 = 0; t2 <= t; t2++) { s[t2] = exp(s[t2] - mx); sum += s[t2]; }
+                for (i = 0; i < hs; i++) {
+                    double o = 0;
+                    for (t2 = 0; t2 <= t; t2++)
+                        o += s[t2] / sum * r->qkv[((size_t)b * r->T + t2) * C3 + 2 * r->C + h * hs + i];
+                    r->y[((size_t)b * r->T + t) * r->C + h * hs + i] = o;
+                }
+            }
+    free(s);
+}
+static double fl_loss(void *ctx)
+{
+    fl_ref *r = ctx;
+    size_t i, n = (size_t)r->B * r->T * r->C;
+    double L = 0;
+    fl_fwd(r);
+    for (i = 0; i < n; i++) L += r->R[i] * r->y[i];
+    return L;
+}
+static void flash_case(int B, int T, int C, int NH, int stride)
+{
+    size_t nq = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, i;
+    float *qkv = malloc(4 * nq), *R = malloc(4 * ny), *y = malloc(4 * ny), *dqkv = malloc(4 * nq);
+    float *lse = malloc(4 * (size_t)B * NH * T);
+    fl_ref r;
+    size_t slice = et_cpu_flash_slice();
+    float *scr = et_test_aligned(2 * slice);
+    r.B = B; r.T = T; r.C = C; r.NH = NH;
+    r.qkv = malloc(8 * nq); r.R = malloc(8 * ny); r.y = malloc(8 * ny);
+    fillf(qkv, nq, -1.5f, 1.5f); fillf(R, ny, -1, 1);
+    f2d(r.qkv, qkv, nq); f2d(r.R, R, ny);
+    et_cpu_flash_fwd(&scrambled, scr, slice, y, lse, qkv, B, T, C, NH);
+    fl_fwd(&r);
+    check_fwd("flash out", y, r.y, ny);
+    for (i = 0; i < nq; i++) dqkv[i] = 1.0f;
+    et_cpu_flash_bwd(&scrambled, scr, slice, dqkv, R, qkv, y, lse, B, T, C, NH);
+    for (i = 0; i < nq; i += (size_t)stride) {
+        double keep = r.qkv[i], lp, lm, fd, an = (double)dqkv[i] - 1.0;
+        r.qkv[i] = keep + H; lp = fl_loss(&r);
+        r.qkv[i] = keep - H; lm = fl_loss(&r);
+        r.qkv[i] = keep;
+        fd = (lp - lm) / (2 * H);
+        ck_assert_msg(fabs(an - fd) <= TOL_ABS + TOL_REL * fabs(fd),
+                      "flash dqkv[%zu] T=%d: backward %.8g, finite difference %.8g", i, T, an, fd);
+    }
+    free(qkv); free(R); free(y); free(dqkv); free(lse); free(r.qkv); free(r.R); free(r.y); free(scr);
+}
+START_TEST(flash_attention)
+{
+    et_rng_seed(&rng, 11);
+    flash_case(1, 67, 16, 2, 1);     /* two query blocks, every element */
+    flash_case(2, 300, 16, 2, 97);   /* three key blocks, sampled elements */
+}
+END_TEST
+
 /* --- softmax cross-entropy over V of Vp columns */
 enum { CN = 4, CV = 10, CVP = 16 };
 typedef struct { double x[CN * CVP]; int tg[CN]; double dl; } ce_ref;
@@ -312,6 +386,7 @@ static Suite *ops_suite(void)
     tcase_add_loop_test(tc, layernorm, 0, 2);
     tcase_add_test(tc, gelu);
     tcase_add_test(tc, attention);
+    tcase_add_test(tc, flash_attention);
     tcase_add_test(tc, crossentropy);
     tcase_add_test(tc, encoder);
     tcase_add_test(tc, adamw);
