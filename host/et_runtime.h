@@ -26,7 +26,8 @@ typedef struct et_runtime {
 /**
  * Sets up backend @p backend, @p nthreads workers (<= 0: all cores) and a model of @p cfg
  * for batch B and sequence T in an arena of exactly the plan's size. @p backend is "cpu"
- * (or NULL) or a device backend of this build, "opencl[:P.D]" or "cuda[:N]" (et_accel.h):
+ * (or NULL) or a device backend of this build, "opencl[:P.D]" or "cuda[:N]", with an
+ * optional precision suffix, "cuda+bf16" (et_accel.h; the others refuse "+bf16"):
  * its tensors then live in a device arena of exactly plan.device bytes and the host
  * arena holds plan.host. A backend that is unknown, not built in or has no device is
  * ET_ERR_DEVICE with a message naming what this build has and why the device is missing.

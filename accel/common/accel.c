@@ -27,6 +27,7 @@ typedef struct {
     const char *(*name_of)(const void *h);
     void (*close)(void *h);
     et_status (*devices)(et_accel_device *out, int max, int *n, et_error *err);
+    et_status (*set_bf16)(void *h, et_error *err); /* NULL: fp32 only */
 } driver;
 
 struct et_accel {
@@ -70,6 +71,7 @@ static et_status cu_sync(void *ctx) { return et_cuda_finish((et_cuda *)ctx); }
 static const char *cu_err(const void *h) { return et_cuda_last_error((const et_cuda *)h); }
 static const char *cu_name(const void *h) { return et_cuda_name((const et_cuda *)h); }
 static void cu_close(void *h) { et_cuda_close((et_cuda *)h); }
+static et_status cu_bf16(void *h, et_error *e) { return et_cuda_set_bf16((et_cuda *)h, 1, 0, e); }
 #endif
 
 /* the systolic simulator: host memory, so nothing to reserve or sync; spec
@@ -118,17 +120,22 @@ static et_status sys_devices(et_accel_device *out, int max, int *n, et_error *er
 static const driver drivers[] = {
 #ifdef ET_HAVE_OPENCL
     {"opencl", ocl_open, ocl_backend, ocl_reserve, ocl_sync, ocl_err, ocl_name, ocl_close,
-     et_opencl_devices},
+     et_opencl_devices, NULL},
 #endif
 #ifdef ET_HAVE_CUDA
-    {"cuda", cu_open, cu_backend, cu_reserve, cu_sync, cu_err, cu_name, cu_close, et_cuda_devices},
+    {"cuda", cu_open, cu_backend, cu_reserve, cu_sync, cu_err, cu_name, cu_close, et_cuda_devices,
+     cu_bf16},
 #endif
-    {"systolic", sys_open, sys_backend, sys_reserve, sys_sync, sys_err, sys_name, sys_close, sys_devices},
-    {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+    {"systolic", sys_open, sys_backend, sys_reserve, sys_sync, sys_err, sys_name, sys_close, sys_devices,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 };
 
 /* every backend this registry may know of, built or not (for messages) */
 static const char *const known[] = {"cpu", "opencl", "cuda", "systolic", NULL};
+/* the ones with bf16 mixed precision, built or not: the others refuse "+bf16" in
+ * every build with the same message */
+static const char *const has_bf16 = "cuda";
 
 const char *et_accel_built(void)
 {
@@ -174,13 +181,44 @@ static et_status not_built(const char *name, size_t len, et_error *err)
                         (int)len, name, et_accel_built(), len == 4 ? "CUDA" : "OPENCL");
 }
 
+/* "name[:arg][+precision]": the name's length, the arg (copied, NUL-terminated; NULL when
+ * absent) and whether the precision is bf16; ET_ERR_INVALID for an unknown precision,
+ * ET_ERR_UNSUPPORTED for bf16 on a backend without it */
+static et_status split(const char *spec, size_t *len, char *arg, size_t cap, const char **argp,
+                       int *bf16, et_error *err)
+{
+    const char *plus = strrchr(spec, '+'), *end = plus ? plus : spec + strlen(spec);
+    const char *colon = memchr(spec, ':', (size_t)(end - spec));
+    *len = (size_t)((colon ? colon : end) - spec);
+    *bf16 = 0;
+    if (plus && !strcmp(plus + 1, "bf16")) *bf16 = 1;
+    else if (plus && strcmp(plus + 1, "fp32"))
+        return et_error_set(err, ET_ERR_INVALID, "unknown precision '%s' in backend '%s' (fp32 or bf16)",
+                            plus + 1, spec);
+    if (*bf16 && is_known(spec, *len) && (*len != strlen(has_bf16) || strncmp(spec, has_bf16, *len)))
+        return et_error_set(err, ET_ERR_UNSUPPORTED, "backend '%.*s' has no bf16 mixed precision: only "
+                            "%s has it (fp32 master weights, bf16 GEMMs; docs/GPU.md); use fp32 on "
+                            "'%.*s'", (int)*len, spec, has_bf16, (int)*len, spec);
+    *argp = NULL;
+    if (colon) {
+        if ((size_t)(end - colon - 1) >= cap)
+            return et_error_set(err, ET_ERR_INVALID, "backend '%s': device argument too long", spec);
+        memcpy(arg, colon + 1, (size_t)(end - colon - 1));
+        arg[end - colon - 1] = '\0';
+        *argp = arg;
+    }
+    return ET_OK;
+}
+
 et_status et_accel_check(const char *spec, et_error *err)
 {
-    const char *colon;
+    char arg[128];
+    const char *argp;
     size_t len;
+    int bf16;
+    et_status s;
     if (!spec) return et_error_set(err, ET_ERR_INVALID, "no backend name");
-    colon = strchr(spec, ':');
-    len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if ((s = split(spec, &len, arg, sizeof arg, &argp, &bf16, err)) != ET_OK) return s;
     if ((len == 3 && !strncmp(spec, "cpu", 3)) || find(spec, len)) return ET_OK;
     return not_built(spec, len, err);
 }
@@ -205,14 +243,15 @@ static et_status cpu_sync(void *ctx)
 et_status et_accel_open(et_accel **out, const char *spec, const et_threads *th, et_backend *be,
                         et_error *err)
 {
-    const char *colon;
+    char arg[128];
+    const char *argp;
     size_t len;
+    int bf16;
     et_accel *a;
     et_status s;
     if (!out || !spec || !be) return et_error_set(err, ET_ERR_INVALID, "et_accel_open: bad argument");
     *out = NULL;
-    colon = strchr(spec, ':');
-    len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if ((s = split(spec, &len, arg, sizeof arg, &argp, &bf16, err)) != ET_OK) return s;
     if (!(a = calloc(1, sizeof *a))) return et_error_set(err, ET_ERR_NOMEM, "out of memory");
     if (len == 3 && !strncmp(spec, "cpu", 3)) {
         et_cpu_backend_init(&a->drv_be, &a->cpu, th);
@@ -222,7 +261,14 @@ et_status et_accel_open(et_accel **out, const char *spec, const et_threads *th, 
             free(a);
             return not_built(spec, len, err);
         }
-        if ((s = a->drv->open(&a->h, colon ? colon + 1 : NULL, err)) != ET_OK) {
+        if ((s = a->drv->open(&a->h, argp, err)) != ET_OK) {
+            free(a);
+            return s;
+        }
+        if (bf16 && (s = a->drv->set_bf16 ? a->drv->set_bf16(a->h, err)
+                                          : et_error_set(err, ET_ERR_UNSUPPORTED, "backend '%.*s' has no "
+                                                         "bf16 mixed precision", (int)len, spec)) != ET_OK) {
+            a->drv->close(a->h);
             free(a);
             return s;
         }

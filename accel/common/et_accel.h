@@ -5,7 +5,10 @@
  * Names: "opencl" (the first GPU, else the first device of any kind), "opencl:P.D"
  * (platform P, device D, as `edgetrain devices` numbers them), "cuda", "cuda:N", and
  * "cpu" (the cpu backend behind the same proxy: for timing and tests; et_runtime uses
- * the cpu backend directly). Every failure is a status plus a message in et_error that
+ * the cpu backend directly). A suffix picks the precision: "+fp32" (the default) or
+ * "+bf16", bf16 mixed precision (fp32 master weights, bf16 GEMM operands, fp32
+ * accumulation; docs/GPU.md), which only cuda has: "cuda+bf16", "cuda:1+bf16"; any
+ * other backend refuses it with ET_ERR_UNSUPPORTED, in every build. Every failure is a status plus a message in et_error that
  * says what is missing and why (no OpenCL platform, no CUDA device, not in this build).
  */
 #ifndef ET_ACCEL_H
@@ -42,8 +45,9 @@ int et_accel_has(const char *name);
 
 /**
  * Checks a backend name without opening anything: known and built into this build.
- * @return ET_OK; ET_ERR_INVALID (unknown: the message lists what this build has) or
- *         ET_ERR_UNSUPPORTED (known, not built in)
+ * @return ET_OK; ET_ERR_INVALID (unknown name or precision: the message lists what this
+ *         build has) or ET_ERR_UNSUPPORTED (known, not built in; or "+bf16" on a backend
+ *         without bf16)
  */
 et_status et_accel_check(const char *spec, et_error *err);
 
@@ -70,7 +74,8 @@ et_status et_accel_devices(const char *backend, et_accel_device *out, int max, i
  * @param[out] be   backend table; valid while the handle is open
  * @param[out] err  message (may be NULL)
  * @return ET_OK; ET_ERR_INVALID (unknown name), ET_ERR_UNSUPPORTED (not built in: the
- *         message lists what is), ET_ERR_DEVICE (no platform/device, or its runtime
+ *         message lists what is; "+bf16" on a backend without it, or on a GPU older than
+ *         sm_80), ET_ERR_DEVICE (no platform/device, or its runtime
  *         failed), ET_ERR_NOMEM
  */
 et_status et_accel_open(et_accel **out, const char *spec, const et_threads *th, et_backend *be,

@@ -85,21 +85,22 @@ static et_status load_blas(et_cuda *cu)
         "libcublas.so." STR(CUBLAS_VER_MAJOR), ET_CUDA_LIBDIR "/libcublas.so." STR(CUBLAS_VER_MAJOR),
         "libcublas.so", NULL};
     static const char *const names[] = {"cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2",
-                                        "cublasSetMathMode", "cublasSgemm_v2"};
-    void **slot[5];
+                                        "cublasSetMathMode", "cublasSgemm_v2", "cublasGemmEx"};
+    void **slot[6];
     int i;
     slot[0] = (void **)(void *)&cu->bl.create;
     slot[1] = (void **)(void *)&cu->bl.destroy;
     slot[2] = (void **)(void *)&cu->bl.set_stream;
     slot[3] = (void **)(void *)&cu->bl.set_math_mode;
     slot[4] = (void **)(void *)&cu->bl.sgemm;
+    slot[5] = (void **)(void *)&cu->bl.gemm_ex;
     for (i = 0; paths[i] && !cu->bl.lib; i++) cu->bl.lib = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
     if (!cu->bl.lib) {
         snprintf(cu->err, sizeof cu->err, "cuda: cannot load cuBLAS (libcublas.so.%d): %s",
                  CUBLAS_VER_MAJOR, dlerror());
         return ET_ERR_DEVICE;
     }
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 6; i++)
         if (!(*slot[i] = dlsym(cu->bl.lib, names[i]))) {
             snprintf(cu->err, sizeof cu->err, "cuda: cuBLAS lacks %s", names[i]);
             return ET_ERR_DEVICE;
@@ -135,6 +136,11 @@ et_status et_cuda_open(et_cuda **out, int device, et_error *err)
     if (!(cu = calloc(1, sizeof *cu))) return et_error_set(err, ET_ERR_NOMEM, "out of memory");
     cu->device = device;
     describe(device, &info);
+    if (cudaDeviceGetAttribute(&cu->cc_major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&cu->cc_minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+        cudaGetLastError();
+        cu->cc_major = cu->cc_minor = 0; /* unknown: bf16 mode will refuse */
+    }
     snprintf(cu->name, sizeof cu->name, "%s %s (%s)", info.spec, info.name, info.version);
     if ((e = cudaSetDevice(device)) != cudaSuccess ||
         (e = cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking)) != cudaSuccess) {
@@ -167,6 +173,7 @@ et_status et_cuda_reserve(et_cuda *cu, size_t bytes, et_error *err)
     void *p = NULL;
     if (!cu) return et_error_set(err, ET_ERR_INVALID, "et_cuda_reserve: no handle");
     bytes = et_arena_block(bytes ? bytes : 1);
+    et__cu_bf16_release(cu); /* its copies mirror the arena that goes away */
     if (cu->arena_mem) {
         cudaStreamSynchronize(cu->stream);
         cudaFree(cu->arena_mem);
@@ -232,6 +239,7 @@ static et_status cu_upload(void *ctx, void *dst, const void *src, size_t bytes)
     et_status s;
     if (!bytes) return ET_OK;
     if ((s = et__cu_check(cu, dst, (bytes + 3) / 4)) != ET_OK) return s;
+    et__cu_wrote(cu, dst, (bytes + 3) / 4);
     if ((e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu->stream)) != cudaSuccess ||
         (e = cudaStreamSynchronize(cu->stream)) != cudaSuccess)
         return et__cu_fail(cu, "cudaMemcpyAsync (upload)", e);
@@ -286,6 +294,7 @@ void et_cuda_close(et_cuda *cu)
     stage_free(&cu->tok);
     stage_free(&cu->tgt);
     stage_free(&cu->part);
+    et__cu_bf16_release(cu);
     if (cu->arena_mem) cudaFree(cu->arena_mem);
     if (cu->blas) cu->bl.destroy(cu->blas);
     if (cu->bl.lib) dlclose(cu->bl.lib);

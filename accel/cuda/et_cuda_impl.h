@@ -29,7 +29,33 @@ typedef struct {
     cublasStatus_t (*sgemm)(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
                             int n, int k, const float *alpha, const float *A, int lda,
                             const float *B, int ldb, const float *beta, float *C, int ldc);
+    cublasStatus_t (*gemm_ex)(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                              int n, int k, const void *alpha, const void *A, cudaDataType at,
+                              int lda, const void *B, cudaDataType bt, int ldb, const void *beta,
+                              void *C, cudaDataType ct, int ldc, cublasComputeType_t compute,
+                              cublasGemmAlgo_t algo);
 } et__cu_blas_fns;
+
+/** The bf16 copy of one fp32 weight matrix the GEMMs have read (cuda_bf16.c). */
+typedef struct {
+    const float *w; /* the fp32 master in the device arena */
+    size_t n;       /* its elements */
+    size_t cap;     /* elements bf fits */
+    void *bf;       /* cudaMalloc'd bf16 copy */
+    int stale;      /* w written since bf was converted */
+} et__cu_wcopy;
+
+/** Mixed-precision state: off unless et_cuda_set_bf16() turned it on. */
+typedef struct {
+    int on;
+    size_t scratch_max;  /* bf16 elements the operand scratch may grow to */
+    void *scratch;       /* cudaMalloc'd bf16 GEMM operands (activations, their gradients) */
+    size_t scratch_n;    /* elements allocated */
+    et__cu_wcopy *w;     /* weight copies, malloc'd array */
+    int nw, capw;
+    uintptr_t lo, hi;    /* byte span of every copy's fp32 source: a quick miss for writes */
+    size_t copy_elems;   /* sum of the copies' cap */
+} et__cu_bf16;
 
 struct et_cuda {
     int device;
@@ -40,6 +66,8 @@ struct et_cuda {
     size_t arena_bytes;
     et_arena arena;   /* virtual over arena_mem */
     et__cu_stage tok, tgt, part;
+    et__cu_bf16 bf16;
+    int cc_major, cc_minor; /* compute capability */
     char name[300];
     char err[600];
 };
@@ -62,5 +90,22 @@ et_status et__cu_stage_grow(et_cuda *cu, et__cu_stage *st, size_t bytes);
 
 /** Fills the op members of @p be (cuda_ops.c). */
 void et__cu_fill_ops(et_cuda *cu, et_backend *be);
+
+// --- bf16 mixed precision (cuda_bf16.c)
+
+/** Marks the bf16 weight copies that [p, p + n floats) overlaps as stale: every op and
+ *  every upload calls it for each buffer it writes. */
+void et__cu_wrote(et_cuda *cu, const void *p, size_t n);
+
+/** out(N,OC) = inp . w^T with bf16 operands, fp32 accumulation and output (no bias). */
+et_status et__cu_bf16_matmul_fwd(et_cuda *cu, float *out, const float *inp, const float *w, int N,
+                                 int C, int OC);
+
+/** dinp += dout . w and dw += dout^T . inp with bf16 operands (either may be NULL). */
+et_status et__cu_bf16_matmul_bwd(et_cuda *cu, float *dinp, float *dw, const float *dout,
+                                 const float *inp, const float *w, int N, int C, int OC);
+
+/** Frees the weight copies and the scratch (the arena they mirror is going away). */
+void et__cu_bf16_release(et_cuda *cu);
 
 #endif /* ET_CUDA_IMPL_H */

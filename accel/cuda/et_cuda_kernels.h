@@ -53,6 +53,10 @@ int et__cu_attention_bwd(cudaStream_t s, float *dqkv, float *dpreatt, float *dat
                          const float *dout, const float *qkv, const float *att, int B, int T,
                          int C, int NH);
 
+/* kernels_bf16.cu */
+/** dst(n) = bf16 of src(n), round to nearest even (dst: uint16 patterns). */
+int et__cu_f32_to_bf16(cudaStream_t s, void *dst, const float *src, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
