@@ -158,6 +158,19 @@ install: $(BUILD)/libedgetrain.a $(BUILD)/edgetrain
 	install -m 755 $(BUILD)/edgetrain $(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' edgetrain.pc.in > $(PREFIX)/lib/pkgconfig/edgetrain.pc
 
+# --- a board's budgets (boards/NAME.mk: BOARD_RAM, BOARD_FLASH; 0 = none): the model's
+# device image against flash, its fine-tuning arena plan against RAM, through the host's
+# `edgetrain plan`; fails saying what does not fit. A board file may name the model and
+# the plan flags (BOARD_BUDGET_IMAGE, BOARD_BUDGET_ARGS); otherwise pass them:
+#   make board=NAME board-check BUDGET_IMAGE=model.etimg BUDGET_ARGS="--lora 4 -t 64"
+BUDGET_IMAGE ?= $(BOARD_BUDGET_IMAGE)
+BUDGET_ARGS  ?= $(if $(strip $(BOARD_BUDGET_ARGS)),$(BOARD_BUDGET_ARGS),--lora 4 -t 64)
+.PHONY: board-check
+board-check:
+	@[ -n "$(strip $(BUDGET_IMAGE))" ] || { echo "make board-check: name the model: BUDGET_IMAGE=model.etimg (edgetrain export --format image)"; exit 2; }
+	@$(MAKE) --no-print-directory board=host build/edgetrain
+	build/edgetrain plan --image $(strip $(BUDGET_IMAGE)) $(BUDGET_ARGS) --board $(board) --ram $(strip $(BOARD_RAM)) --flash $(strip $(BOARD_FLASH))
+
 # --- the main job
 run: $(BUILD)/edgetrain
 	@sh scripts/main-job.sh $(BUILD)/edgetrain $(THREADS)

@@ -26,7 +26,7 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    et_gpt_config cfg = {65, 0, 0, 0, 0, 0};
+    et_gpt_config cfg = {65, 0, 0, 0, 0, 0, 0, 0};
     et_runtime rt;
     et_error e;
     et_adamw_config o = {1e-4f, 0.9f, 0.99f, 1e-8f, 0.1f, 1.0f};

@@ -58,6 +58,8 @@ typedef struct et_image {
     size_t blob_bytes;
     et_qgpt_weights w;        /**< typed pointers into blob */
     et_image_fault fault;     /**< ET_IMAGE_OK, or why open failed */
+    uint32_t payload_crc;     /**< the header's payload CRC-32: identifies the weights (adapter files
+                                   record it, so adapters are never applied to another base) */
 } et_image;
 
 /**

@@ -3,7 +3,8 @@
  *
  * What trains: for each adapted layer (the last `layers` blocks), a rank-r pair on the
  * qkv matrix and one on the MLP fc matrix: W x + (alpha/r) B (A x), A (r,C) random, B
- * (OC,r) zero at start. The image's int8 weights are read in place and dequantized
+ * (OC,r) zero at start; optionally (train_ln) also float copies of the LayerNorm gains
+ * and biases of those blocks and of the final LayerNorm, initialised from the image. The image's int8 weights are read in place and dequantized
  * one row at a time inside the kernels (q * scale), so no fp32 copy of a frozen matrix
  * ever exists; gradients flow through them with the same row-wise products.
  *
@@ -14,7 +15,9 @@
  * O(L^2) layer forwards per step for O(1) layers of activations), the MLP and the
  * LayerNorms run token by token (no (T,4C) tensor), and attention runs head by head with
  * its softmax rebuilt row by row in backward (no (T,T) tensor). What stays is three
- * (T,C) buffers, one head's q/k/v/dk/dv and a few rows.
+ * (T,C) buffers, one head's q/k/v/dk/dv and a few rows. keep_inputs trades the other
+ * way: each adapted block's input is stored ((T,C) per block) and backward starts from it.
+ * et_lora_merge() folds the adapters (and trained LayerNorms) into a new weight blob.
  * Deliberately avoids: allocation, threads (a board has one core), and the W8A8 mode
  * (its int32 biases and requantized activations have no useful gradient).
  */
@@ -35,6 +38,10 @@ typedef struct et_lora_config {
     int layers;        /**< adapt the last N blocks (0: all) */
     float alpha;       /**< scale alpha / r (0: alpha = r, i.e. scale 1) */
     et_lora_opt opt;   /**< SGD or AdamW */
+    int train_ln;      /**< 1: also train the LayerNorm gains and biases of the adapted blocks and the
+                            final LayerNorm (float copies in the arena, 4C per block + 2C) */
+    int keep_inputs;   /**< 1: store each adapted block's input, (T,C) per block, instead of
+                            recomputing it from the tokens in backward (memory for time) */
 } et_lora_config;
 
 /** Exact arena bytes by part. */
@@ -44,6 +51,7 @@ typedef struct et_lora_plan {
     size_t grads;    /**< their gradients */
     size_t opt;      /**< optimizer state */
     size_t acts;     /**< activations and row scratch for one sequence of T tokens */
+    size_t inputs;   /**< stored block inputs (keep_inputs; 0 when recomputing) */
     size_t total;    /**< sum: the arena that just fits */
 } et_lora_plan;
 
@@ -54,8 +62,12 @@ typedef struct et_lora {
     const et_qgpt_weights *w;
     int T, l0;              /**< planned tokens; first adapted layer */
     float scale;            /**< alpha / r */
-    size_t nparams;
-    float *params, *grads, *m, *v; /**< adapters: per adapted layer qA (r,C), qB (3C,r), fA (r,C), fB (4C,r) */
+    size_t nparams, nadapt; /**< trained floats; of which adapters (the rest: LayerNorms) */
+    float *params, *grads, *m, *v; /**< adapters: per adapted layer qA (r,C), qB (3C,r), fA (r,C), fB (4C,r);
+                                        then, with train_ln, per adapted layer ln1w, ln1b, ln2w, ln2b (C each)
+                                        and lnfw, lnfb */
+    float *ln, *gln;        /**< the trained LayerNorms in params / grads, or NULL */
+    float *XS;              /**< (adapted layers, T, C) stored block inputs, or NULL */
     int step;
     /* activations */
     float *X, *ATTY, *DY;   /**< (T,C) */
@@ -63,6 +75,7 @@ typedef struct et_lora {
     float *U, *DU;          /**< (T,r) qkv adapter inner values and their gradient */
     float *r_ln, *r_x2, *r_dln, *r_h, *r_g, *r_dg, *r_log, *r_p, *r_dp, *r_uf, *r_duf; /**< rows */
     int *tok, *tgt;         /**< (T) */
+    uint32_t image_crc;     /**< payload CRC of the image the session runs over (et_image.payload_crc) */
 } et_lora;
 
 /**
@@ -98,5 +111,28 @@ et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, 
 /** One optimizer update of the adapters, then zeroes the gradients. AdamW uses
  *  beta1 0.9, beta2 0.999, eps 1e-8 and @p wd; SGD ignores @p wd. */
 et_status et_lora_step(et_lora *s, float lr, float wd);
+
+/**
+ * Forward only: the logits of the LAST of @p n tokens (text generation).
+ * @param[in]  tok    (n) token ids < vocab; 1 <= n <= planned T
+ * @param[out] logits (vocab) floats
+ * @return ET_OK, ET_ERR_INVALID, ET_ERR_RANGE (a token or n out of range)
+ */
+et_status et_lora_logits(et_lora *s, const int *tok, int n, float *logits);
+
+/**
+ * Folds the adapters into the weights: for every adapted block, the qkv and fc rows
+ * become W' = q * scale_row + (alpha/r) B A, re-quantized per output channel with
+ * et_quant_weights_s8 (the project's one weight quantizer); every other tensor is copied
+ * unchanged. The result is an et_qgpt blob for et_image_build(). No memory beyond
+ * @p blob: the session's own row buffer holds one row of W' at a time.
+ * @param[in,out] s    session over @p img (its adapters are read, its row scratch used)
+ * @param[in]  img     the image the session was created over
+ * @param[out] blob    64-byte aligned, writable, not the image's own bytes
+ * @param[in]  blob_bytes its size: at least img->blob_bytes
+ * @return ET_OK, ET_ERR_INVALID (args, or @p s not over @p img), ET_ERR_NOMEM (blob too
+ *         small), ET_ERR_RANGE (a non-finite merged weight)
+ */
+et_status et_lora_merge(et_lora *s, const et_image *img, void *blob, size_t blob_bytes);
 
 #endif /* ET_LORA_H */

@@ -2,7 +2,7 @@
  * and N:M semi-structured (N kept in every group of M consecutive weights along a row,
  * 2:4 being the one sparse tensor cores run), keep-masks that hold during fine-tuning,
  * and compact storage (N:M as kept values + small indices; unstructured as a bitmap +
- * kept values) with a matmul that runs from the N:M form.
+ * kept values), the layouts et_spmm.h runs from.
  *
  * Masks are bitmaps, one bit per weight, bit i of byte i/8 set when weight i is kept.
  * Deliberately avoids: any allocation (selection is a radix select over the float bits
@@ -71,14 +71,6 @@ et_status et_prune_nm_pack(const float *w, const uint8_t *mask, int rows, int co
 /** Inverse of et_prune_nm_pack: the dense matrix, zeros where nothing was kept. */
 et_status et_prune_nm_unpack(const float *values, const uint8_t *idx, int rows, int cols, int N,
                              int M, float *w);
-
-/**
- * out(R,OC) = inp(R,K) . W^T + bias from the packed N:M form of W (OC,K): only the kept
- * weights are read and multiplied (N/M of the dense work).
- * @return ET_OK or ET_ERR_INVALID
- */
-et_status et_prune_nm_matmul(float *out, const float *inp, const float *values, const uint8_t *idx,
-                             const float *bias, int R, int K, int OC, int N, int M);
 
 /**
  * Packs an unstructured-pruned tensor as its mask (the bitmap) plus the kept values in

@@ -24,6 +24,9 @@
  *
  * Embeddings (wte, wpe) are int8 per row in both modes; wte also serves, tied, as the
  * logits' weight matrix. LayerNorm gains and biases stay float (2C numbers a layer).
+ * Any et_gpt_config runs, GPT-2's or a structurally pruned one (head_dim, ffn): the
+ * blob's linear layers take the config's widths (qkv 3A x C, attproj C x A, fc F x C,
+ * fcproj C x F).
  * Deliberately avoids: a KV cache (the fp32 model has none either: a forward recomputes
  * the window) and any allocation (the model takes one arena; the blob is the caller's).
  */
@@ -149,11 +152,11 @@ typedef struct et_qgpt {
     int *inputs, *targets;    /**< (B,T) */
     float *res_a, *res_b, *ln, *tmp; /**< (B,T,C) */
     float *ln_mean, *ln_rstd; /**< (B,T) */
-    float *qkv;               /**< (B,T,3C) */
-    float *atty;              /**< (B,T,C) */
+    float *qkv;               /**< (B,T,3A): A, F are the config's attention and MLP widths */
+    float *atty;              /**< (B,T,A) */
     float *preatt, *att;      /**< (B,NH,T,T) */
-    float *fch, *fchg;        /**< (B,T,4C) W8A32 */
-    int8_t *qa, *qb;          /**< (B,T,4C) W8A8 */
+    float *fch, *fchg;        /**< (B,T,F) W8A32 */
+    int8_t *qa, *qb;          /**< (B,T,max(C,3A,F)) W8A8: 4C for GPT-2 */
     float *logits, *probs;    /**< (B,T,Vp) */
     float *losses;            /**< (B,T) */
     void *scratch;            /**< int8 / W8A32 GEMM scratch */

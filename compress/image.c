@@ -49,7 +49,8 @@ static int cfg_sane(const et_gpt_config *c)
     return c->vocab >= 1 && c->vocab <= 65535 && c->context >= 1 && c->context <= 65536 &&
            c->layers >= 1 && c->layers <= 1024 && c->heads >= 1 && c->channels >= 1 &&
            c->channels <= 16384 && c->channels % c->heads == 0 &&
-           c->vocab_padded == (c->vocab + 63) / 64 * 64;
+           c->vocab_padded == (c->vocab + 63) / 64 * 64 &&
+           !c->head_dim && !c->ffn; /* GPT-2 widths only: the header has no field for others */
 }
 
 /* a lower bound on the blob's bytes (one per int8 weight), in 64 bits: compared with the
@@ -239,6 +240,7 @@ et_status et_image_open(et_image *img, const void *data, size_t n)
     img->tokenizer_bytes = (size_t)tok_n;
     img->blob = p + blob_off;
     img->blob_bytes = (size_t)blob_n;
+    img->payload_crc = rd32(p + H_PCRC);
     img->fault = ET_IMAGE_OK;
     return ET_OK;
 }

@@ -6,12 +6,16 @@
  * recomputes what it needs (see et_lora.h). LayerNorm's backward is linear in its
  * output gradient for a fixed input, so each contribution to a LayerNorm input gradient
  * (one head's q, then its k and v, then the adapter) is pushed through it separately and
- * added into the residual gradient: no (T,C) buffer for dln1.
+ * added into the residual gradient: no (T,C) buffer for dln1. Trained LayerNorms (train_ln)
+ * get their gradients inside the same row-wise backward; keep_inputs replaces the
+ * recomputation of x_l by a copy stored in the forward. et_lora_logits serves generation,
+ * et_lora_merge folds the adapters into a new weight blob one row at a time.
  * Deliberately avoids: threads, SIMD (the compiler vectorises the row loops), allocation.
  */
 #include "et_lora.h"
 #include "et_math.h"
 #include "et_cpu_ops.h"
+#include "et_quant.h"
 
 #define TRY(x) do { et_status et__s = (x); if (et__s != ET_OK) return et__s; } while (0)
 
@@ -31,11 +35,19 @@ static size_t per_layer(const et_gpt_config *c, int r)
     return (size_t)r * C + 3 * C * r + (size_t)r * C + 4 * C * r;
 }
 
+/* LayerNorm floats trained with train_ln: ln1w, ln1b, ln2w, ln2b of each adapted block, then lnfw, lnfb */
+static size_t ln_count(const et_gpt_config *c, const et_lora_config *lc, int la)
+{
+    return lc->train_ln ? (size_t)c->channels * (4 * (size_t)la + 2) : 0;
+}
+
 static void walk(lay *L, et_lora *s, const et_gpt_config *c, const et_lora_config *lc, int T, et_lora_plan *p)
 {
     size_t C = (size_t)c->channels, hs = C / (size_t)c->heads, r = (size_t)lc->rank, f = sizeof(float);
-    size_t n = per_layer(c, lc->rank) * (size_t)(lc->layers ? lc->layers : c->layers), b0;
+    int la = lc->layers ? lc->layers : c->layers;
+    size_t na = per_layer(c, lc->rank) * (size_t)la, n = na + ln_count(c, lc, la), b0;
     s->nparams = n;
+    s->nadapt = na;
     b0 = L->bytes;
     s->params = (float *)take(L, n * f);
     p->params = L->bytes - b0; b0 = L->bytes;
@@ -67,7 +79,9 @@ static void walk(lay *L, et_lora *s, const et_gpt_config *c, const et_lora_confi
     s->r_duf = (float *)take(L, r * f);
     s->tok = (int *)take(L, (size_t)T * sizeof(int));
     s->tgt = (int *)take(L, (size_t)T * sizeof(int));
-    p->acts = L->bytes - b0;
+    p->acts = L->bytes - b0; b0 = L->bytes;
+    s->XS = lc->keep_inputs ? (float *)take(L, (size_t)la * T * C * f) : 0;
+    p->inputs = L->bytes - b0;
     p->nparams = n;
     p->total = L->bytes;
 }
@@ -75,7 +89,8 @@ static void walk(lay *L, et_lora *s, const et_gpt_config *c, const et_lora_confi
 static et_status check(const et_image *img, const et_lora_config *lc, int T)
 {
     if (!img || !lc || !img->blob || lc->rank < 1 || lc->rank > 1024 || lc->layers < 0 ||
-        lc->layers > img->cfg.layers || !(lc->alpha >= 0) || (lc->opt != ET_LORA_SGD && lc->opt != ET_LORA_ADAMW))
+        lc->layers > img->cfg.layers || !(lc->alpha >= 0) || (lc->opt != ET_LORA_SGD && lc->opt != ET_LORA_ADAMW) ||
+        (lc->train_ln != 0 && lc->train_ln != 1) || (lc->keep_inputs != 0 && lc->keep_inputs != 1))
         return ET_ERR_INVALID;
     if (img->mode != ET_QMODE_W8A32) return ET_ERR_UNSUPPORTED;
     if (T < 1 || T > img->cfg.context) return ET_ERR_RANGE;
@@ -106,6 +121,7 @@ et_status et_lora_create(et_lora *s, const et_image *img, const et_lora_config *
     s->lc = *lc;
     if (!s->lc.layers) s->lc.layers = img->cfg.layers;
     s->w = &img->w;
+    s->image_crc = img->payload_crc;
     s->T = T;
     s->l0 = img->cfg.layers - s->lc.layers;
     s->scale = (lc->alpha > 0 ? lc->alpha : (float)lc->rank) / (float)lc->rank;
@@ -129,6 +145,20 @@ et_status et_lora_create(et_lora *s, const et_image *img, const et_lora_config *
             qa[i] = ((float)(z >> 40) / 16777216.0f * 2.0f - 1.0f) * bound;
             fa[i] = ((float)((z >> 8) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f) * bound;
         }
+    }
+    /* trained LayerNorms start as the image's */
+    if (s->lc.train_ln) {
+        s->ln = s->params + s->nadapt;
+        s->gln = s->grads + s->nadapt;
+        for (l = 0; l < (size_t)s->lc.layers; l++) {
+            size_t b = (size_t)s->l0 + l, o = l * 4 * C;
+            ET_MEMCPY(s->ln + o, img->w.ln1w + b * C, C * sizeof(float));
+            ET_MEMCPY(s->ln + o + C, img->w.ln1b + b * C, C * sizeof(float));
+            ET_MEMCPY(s->ln + o + 2 * C, img->w.ln2w + b * C, C * sizeof(float));
+            ET_MEMCPY(s->ln + o + 3 * C, img->w.ln2b + b * C, C * sizeof(float));
+        }
+        ET_MEMCPY(s->ln + (size_t)s->lc.layers * 4 * C, img->w.lnfw, C * sizeof(float));
+        ET_MEMCPY(s->ln + (size_t)s->lc.layers * 4 * C + C, img->w.lnfb, C * sizeof(float));
     }
     return ET_OK;
 }
@@ -173,8 +203,9 @@ static void ln_fwd(float *out, float *mean, float *rstd, const float *x, const f
     *rstd = rs;
 }
 
-/* dx += LayerNorm backward of dout at input x (gains w); stats recomputed */
-static void ln_bwd(float *dx, const float *dout, const float *x, const float *w, int C)
+/* dx += LayerNorm backward of dout at input x (gains w); stats recomputed; with dw, db
+ * (trained LayerNorm) also dw += dout * xhat, db += dout */
+static void ln_bwd(float *dx, const float *dout, const float *x, const float *w, float *dw, float *db, int C)
 {
     float m = 0.0f, v = 0.0f, rs, a = 0.0f, bb = 0.0f;
     int i;
@@ -190,6 +221,28 @@ static void ln_bwd(float *dx, const float *dout, const float *x, const float *w,
     a /= (float)C;
     bb /= (float)C;
     for (i = 0; i < C; i++) dx[i] += rs * (dout[i] * w[i] - a - (x[i] - m) * rs * bb);
+    if (dw)
+        for (i = 0; i < C; i++) {
+            dw[i] += dout[i] * (x[i] - m) * rs;
+            db[i] += dout[i];
+        }
+}
+
+/* LayerNorm parameter k of block l (0 ln1w, 1 ln1b, 2 ln2w, 3 ln2b; 4 lnfw, 5 lnfb with
+ * any l): the trained copy when there is one, else the image's; *g its gradient or NULL */
+static const float *lnp(const et_lora *s, int l, int k, float **g)
+{
+    size_t C = (size_t)s->cfg.channels, o;
+    const float *img[6];
+    if (s->ln && (k >= 4 || l >= s->l0)) {
+        o = k >= 4 ? ((size_t)s->lc.layers * 4 + (size_t)(k - 4)) * C : ((size_t)(l - s->l0) * 4 + (size_t)k) * C;
+        if (g) *g = s->gln + o;
+        return s->ln + o;
+    }
+    if (g) *g = 0;
+    img[0] = s->w->ln1w; img[1] = s->w->ln1b; img[2] = s->w->ln2w; img[3] = s->w->ln2b;
+    img[4] = s->w->lnfw; img[5] = s->w->lnfb;
+    return k >= 4 ? img[k] : img[k] + (size_t)l * C;
 }
 
 // --- adapters of layer l (NULL when l is not adapted)
@@ -245,7 +298,7 @@ static void head_qkv(et_lora *s, int l, int h, int n, const adapt *a, int ad)
     dst[0] = s->q; dst[1] = s->k; dst[2] = s->v_;
     for (t = 0; t < n; t++) {
         float mu, rs;
-        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, s->w->ln1w + (size_t)l * C, s->w->ln1b + (size_t)l * C, C);
+        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, lnp(s, l, 0, 0), lnp(s, l, 1, 0), C);
         for (part = 0; part < 3; part++) {
             int o0 = part * C + h * hs;
             float *out = dst[part] + (size_t)t * hs;
@@ -266,7 +319,7 @@ static void fill_u(et_lora *s, int l, int n, const adapt *a)
     int C = s->cfg.channels, t;
     float mu, rs;
     for (t = 0; t < n; t++) {
-        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, s->w->ln1w + (size_t)l * C, s->w->ln1b + (size_t)l * C, C);
+        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, lnp(s, l, 0, 0), lnp(s, l, 1, 0), C);
         amul(s->U + (size_t)t * s->lc.rank, a->qa, s->r_ln, s->lc.rank, C);
     }
 }
@@ -324,7 +377,7 @@ static void mlp_pre(et_lora *s, int l, const float *x2, const adapt *a, int ad)
     int C = s->cfg.channels, r = s->lc.rank, o, j;
     const et_qlinear *q = &s->w->fc;
     float mu, rs;
-    ln_fwd(s->r_ln, &mu, &rs, x2, s->w->ln2w + (size_t)l * C, s->w->ln2b + (size_t)l * C, C);
+    ln_fwd(s->r_ln, &mu, &rs, x2, lnp(s, l, 2, 0), lnp(s, l, 3, 0), C);
     qrows(s->r_h, s->r_ln, q->w + (size_t)l * 4 * C * C, q->ws + (size_t)l * 4 * C, q->bf + (size_t)l * 4 * C, C, 0, 4 * C);
     if (ad) {
         amul(s->r_uf, a->fa, s->r_ln, r, C);
@@ -359,11 +412,12 @@ static float head(et_lora *s, int n, float scale, int dy)
 {
     int C = s->cfg.channels, V = s->cfg.vocab, t, v;
     double sum = 0.0;
-    float mu, rs;
+    float mu, rs, *gw;
+    const float *lw;
     for (t = 0; t < n; t++) {
         const float *x = s->X + (size_t)t * C;
         float mx = -3.0e38f, z = 0.0f;
-        ln_fwd(s->r_ln, &mu, &rs, x, s->w->lnfw, s->w->lnfb, C);
+        ln_fwd(s->r_ln, &mu, &rs, x, lnp(s, 0, 4, 0), lnp(s, 0, 5, 0), C);
         qrows(s->r_log, s->r_ln, s->w->wte, s->w->wte_s, 0, C, 0, V);
         for (v = 0; v < V; v++) if (s->r_log[v] > mx) mx = s->r_log[v];
         for (v = 0; v < V; v++) { s->r_log[v] = et_expf(s->r_log[v] - mx); z += s->r_log[v]; }
@@ -375,7 +429,8 @@ static float head(et_lora *s, int n, float scale, int dy)
         for (v = 0; v < C; v++) s->r_dln[v] = 0.0f;
         qrows_bwd(s->r_dln, s->r_log, s->w->wte, s->w->wte_s, C, 0, V);
         for (v = 0; v < C; v++) s->DY[(size_t)t * C + v] = 0.0f;
-        ln_bwd(s->DY + (size_t)t * C, s->r_dln, x, s->w->lnfw, C);
+        lw = lnp(s, 0, 4, &gw); /* gw: d(lnfw), then d(lnfb) right after it */
+        ln_bwd(s->DY + (size_t)t * C, s->r_dln, x, lw, gw, gw ? gw + C : 0, C);
     }
     return (float)(sum / n);
 }
@@ -410,9 +465,11 @@ static void layer_bwd(et_lora *s, int l, int n)
 {
     int C = s->cfg.channels, NH = s->cfg.heads, hs = C / NH, r = s->lc.rank, t, h, j, i, o, k;
     const et_qlinear *fp = &s->w->fcproj, *fc = &s->w->fc, *ap = &s->w->attproj;
-    const float *ln1w = s->w->ln1w + (size_t)l * C, *ln2w = s->w->ln2w + (size_t)l * C;
+    float *g1w, *g1b, *g2w, *g2b;
+    const float *ln1w = lnp(s, l, 0, &g1w), *ln1b = lnp(s, l, 1, &g1b), *ln2w = lnp(s, l, 2, &g2w);
     float sc = 1.0f / et_sqrtf((float)hs), *dq = s->r_x2;
     adapt a;
+    (void)lnp(s, l, 3, &g2b);
     adapters(s, l, &a);
     attention_fwd(s, l, n);
     /* MLP half, token by token; ATTY row t becomes d(atty) once x2 row t is used */
@@ -439,7 +496,7 @@ static void layer_bwd(et_lora *s, int l, int n)
                 a.gfa[(size_t)j * C + k] += s->r_duf[j] * s->r_ln[k];
                 s->r_dln[k] += s->r_duf[j] * a.fa[(size_t)j * C + k];
             }
-        ln_bwd(dy, s->r_dln, s->r_x2, ln2w, C); /* dy is now d(x2) */
+        ln_bwd(dy, s->r_dln, s->r_x2, ln2w, g2w, g2b, C); /* dy is now d(x2) */
         zero(at, (size_t)C);
         qrows_bwd(at, dy, ap->w + (size_t)l * C * C, ap->ws + (size_t)l * C, C, 0, C);
     }
@@ -469,27 +526,27 @@ static void layer_bwd(et_lora *s, int l, int n)
             }
             zero(s->r_dln, (size_t)C);
             push_qkv(s, l, t, 0, h, dq, &a);
-            ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, C);
+            ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, g1w, g1b, C);
         }
         for (t = 0; t < n; t++) {
             zero(s->r_dln, (size_t)C);
             push_qkv(s, l, t, 1, h, s->dk + (size_t)t * hs, &a);
             push_qkv(s, l, t, 2, h, s->dv + (size_t)t * hs, &a);
-            ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, C);
+            ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, g1w, g1b, C);
         }
     }
     /* the qkv adapter's A, through the shared inner values */
     for (t = 0; t < n; t++) {
         float mu, rs;
         const float *du = s->DU + (size_t)t * r;
-        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, ln1w, s->w->ln1b + (size_t)l * C, C);
+        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, ln1w, ln1b, C);
         zero(s->r_dln, (size_t)C);
         for (j = 0; j < r; j++)
             for (k = 0; k < C; k++) {
                 a.gqa[(size_t)j * C + k] += du[j] * s->r_ln[k];
                 s->r_dln[k] += du[j] * a.qa[(size_t)j * C + k];
             }
-        ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, C);
+        ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, ln1w, g1w, g1b, C);
     }
 }
 
@@ -523,13 +580,21 @@ et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, 
 {
     int l, i;
     float lv;
+    size_t TC = (size_t)s->T * (size_t)s->cfg.channels, nC = (size_t)n * (size_t)s->cfg.channels;
     TRY(load(s, tok, tgt, n));
     encode(s, n);
-    for (l = 0; l < s->cfg.layers; l++) layer_fwd(s, l, n);
+    for (l = 0; l < s->cfg.layers; l++) {
+        if (s->XS && l >= s->l0) ET_MEMCPY(s->XS + (size_t)(l - s->l0) * TC, s->X, nC * sizeof(float));
+        layer_fwd(s, l, n);
+    }
     lv = head(s, n, loss_scale, 1);
     for (l = s->cfg.layers - 1; l >= s->l0; l--) {
-        encode(s, n); /* recomputation: x_l from the tokens */
-        for (i = 0; i < l; i++) layer_fwd(s, i, n);
+        if (s->XS) {
+            ET_MEMCPY(s->X, s->XS + (size_t)(l - s->l0) * TC, nC * sizeof(float)); /* stored x_l */
+        } else {
+            encode(s, n); /* recomputation: x_l from the tokens */
+            for (i = 0; i < l; i++) layer_fwd(s, i, n);
+        }
         layer_bwd(s, l, n);
     }
     if (loss) *loss = lv;
@@ -541,10 +606,84 @@ et_status et_lora_step(et_lora *s, float lr, float wd)
     size_t i;
     if (!s || !(lr >= 0) || !(wd >= 0)) return ET_ERR_INVALID;
     s->step++;
-    if (s->lc.opt == ET_LORA_ADAMW)
-        et_cpu_adamw(0, s->params, s->grads, s->m, s->v, s->nparams, lr, 0.9f, 0.999f, 1e-8f, wd, s->step);
+    if (s->lc.opt == ET_LORA_ADAMW) { /* no weight decay on LayerNorm gains and biases */
+        et_cpu_adamw(0, s->params, s->grads, s->m, s->v, s->nadapt, lr, 0.9f, 0.999f, 1e-8f, wd, s->step);
+        if (s->nparams > s->nadapt)
+            et_cpu_adamw(0, s->params + s->nadapt, s->grads + s->nadapt, s->m + s->nadapt, s->v + s->nadapt,
+                         s->nparams - s->nadapt, lr, 0.9f, 0.999f, 1e-8f, 0.0f, s->step);
+    }
     else
         for (i = 0; i < s->nparams; i++) s->params[i] -= lr * s->grads[i];
     zero(s->grads, s->nparams);
+    return ET_OK;
+}
+
+et_status et_lora_logits(et_lora *s, const int *tok, int n, float *logits)
+{
+    int l, i, C;
+    if (!s || !tok || !logits || n < 1) return ET_ERR_INVALID;
+    if (n > s->T) return ET_ERR_RANGE;
+    for (i = 0; i < n; i++) {
+        if (tok[i] < 0 || tok[i] >= s->cfg.vocab) return ET_ERR_RANGE;
+        s->tok[i] = tok[i];
+    }
+    C = s->cfg.channels;
+    encode(s, n);
+    for (l = 0; l < s->cfg.layers; l++) layer_fwd(s, l, n);
+    {
+        float mu, rs;
+        ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)(n - 1) * C, lnp(s, 0, 4, 0), lnp(s, 0, 5, 0), C);
+    }
+    qrows(logits, s->r_ln, s->w->wte, s->w->wte_s, 0, C, 0, s->cfg.vocab);
+    return ET_OK;
+}
+
+// --- merge
+
+/* rows of one stacked linear (OC,C) of layer l: W' = q * ws + scale * B A, re-quantized */
+static et_status fold(et_lora *s, const et_qlinear *q, int l, int OC, const float *A, const float *B)
+{
+    int C = s->cfg.channels, r = s->lc.rank, o, k, j;
+    int8_t *W = (int8_t *)(uintptr_t)q->w + (size_t)l * OC * C;
+    float *ws = (float *)(uintptr_t)q->ws + (size_t)l * OC, *row = s->r_h;
+    for (o = 0; o < OC; o++) {
+        int8_t *w = W + (size_t)o * C;
+        for (k = 0; k < C; k++) {
+            float acc = 0.0f;
+            for (j = 0; j < r; j++) acc += B[(size_t)o * r + j] * A[(size_t)j * C + k];
+            row[k] = (float)w[k] * ws[o] + s->scale * acc;
+        }
+        TRY(et_quant_weights_s8(row, 1, C, w, ws + o));
+    }
+    return ET_OK;
+}
+
+et_status et_lora_merge(et_lora *s, const et_image *img, void *blob, size_t blob_bytes)
+{
+    et_qgpt_weights w;
+    adapt a;
+    int l, C;
+    if (!s || !img || !blob || ((uintptr_t)blob & 63u) || blob == img->blob || !img->blob ||
+        img->w.wte != s->w->wte || img->mode != ET_QMODE_W8A32)
+        return ET_ERR_INVALID;
+    if (blob_bytes < img->blob_bytes) return ET_ERR_NOMEM;
+    C = s->cfg.channels;
+    ET_MEMMOVE(blob, img->blob, img->blob_bytes);
+    TRY(et_qgpt_view(&img->cfg, img->mode, blob, img->blob_bytes, &w));
+    for (l = s->l0; l < s->cfg.layers; l++) {
+        adapters(s, l, &a);
+        TRY(fold(s, &w.qkv, l, 3 * C, a.qa, a.qb));
+        TRY(fold(s, &w.fc, l, 4 * C, a.fa, a.fb));
+        if (s->ln) { /* trained LayerNorms replace the image's (floats: no re-quantization) */
+            ET_MEMCPY((float *)(uintptr_t)w.ln1w + (size_t)l * C, lnp(s, l, 0, 0), (size_t)C * sizeof(float));
+            ET_MEMCPY((float *)(uintptr_t)w.ln1b + (size_t)l * C, lnp(s, l, 1, 0), (size_t)C * sizeof(float));
+            ET_MEMCPY((float *)(uintptr_t)w.ln2w + (size_t)l * C, lnp(s, l, 2, 0), (size_t)C * sizeof(float));
+            ET_MEMCPY((float *)(uintptr_t)w.ln2b + (size_t)l * C, lnp(s, l, 3, 0), (size_t)C * sizeof(float));
+        }
+    }
+    if (s->ln) {
+        ET_MEMCPY((float *)(uintptr_t)w.lnfw, lnp(s, 0, 4, 0), (size_t)C * sizeof(float));
+        ET_MEMCPY((float *)(uintptr_t)w.lnfb, lnp(s, 0, 5, 0), (size_t)C * sizeof(float));
+    }
     return ET_OK;
 }

@@ -192,29 +192,6 @@ et_status et_prune_nm_unpack(const float *values, const uint8_t *idx, int rows, 
     return ET_OK;
 }
 
-et_status et_prune_nm_matmul(float *out, const float *inp, const float *values, const uint8_t *idx,
-                             const float *bias, int R, int K, int OC, int N, int M)
-{
-    int r, o, g, j, G, bits = et_prune_nm_index_bits(M);
-    et_status s = check_nm(OC, K, N, M);
-    if (s != ET_OK) return s;
-    if (!out || (R > 0 && (!inp || !values || !idx)) || R < 0) return ET_ERR_INVALID;
-    G = K / M;
-    for (o = 0; o < OC; o++) {
-        const float *v = values + (size_t)o * G * N;
-        size_t e0 = (size_t)o * G * N;
-        for (r = 0; r < R; r++) {
-            const float *x = inp + (size_t)r * K;
-            float acc = bias ? bias[o] : 0.0f;
-            for (g = 0; g < G; g++)
-                for (j = 0; j < N; j++)
-                    acc += v[g * N + j] * x[g * M + get_idx(idx, e0 + (size_t)g * N + j, bits)];
-            out[(size_t)r * OC + o] = acc;
-        }
-    }
-    return ET_OK;
-}
-
 void et_prune_bitmap_pack(const float *w, const uint8_t *mask, size_t n, float *values)
 {
     size_t i, k = 0;

@@ -27,9 +27,23 @@ static void *take(qlayout *L, size_t bytes)
     return p;
 }
 
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* the largest K of the model's GEMMs: C (qkv, fc, logits), A (attproj), F (fcproj) */
+static int kmax_of(const et_gpt_config *c)
+{
+    return imax(c->channels, imax(et_gpt_attn_width(c), et_gpt_ffn_width(c)));
+}
+
+/* the widest int8 activation: C, 3A (qkv) or F (fc, GELU); 4C for GPT-2 */
+static size_t wmax_of(const et_gpt_config *c)
+{
+    return (size_t)imax(c->channels, imax(3 * et_gpt_attn_width(c), et_gpt_ffn_width(c)));
+}
+
 static size_t scratch_for(const et_gpt_config *c, et_qmode mode, int nworkers)
 {
-    return mode == ET_QMODE_W8A8 ? et_qgemm_s8_scratch_bytes(4 * c->channels, nworkers)
+    return mode == ET_QMODE_W8A8 ? et_qgemm_s8_scratch_bytes(kmax_of(c), nworkers)
                                  : et_qgemm_w8a32_scratch_bytes(nworkers);
 }
 
@@ -37,6 +51,7 @@ static void walk(qlayout *L, et_qgpt *m, const et_gpt_config *c, et_qmode mode, 
                  int nworkers)
 {
     size_t BT = (size_t)B * T, C = (size_t)c->channels, Vp = (size_t)c->vocab_padded,
+           A = (size_t)et_gpt_attn_width(c), F = (size_t)et_gpt_ffn_width(c),
            att = (size_t)B * c->heads * T * T, f = sizeof(float);
     m->inputs = (int *)take(L, BT * sizeof(int));
     m->targets = (int *)take(L, BT * sizeof(int));
@@ -46,16 +61,16 @@ static void walk(qlayout *L, et_qgpt *m, const et_gpt_config *c, et_qmode mode, 
     m->tmp = (float *)take(L, BT * C * f);
     m->ln_mean = (float *)take(L, BT * f);
     m->ln_rstd = (float *)take(L, BT * f);
-    m->qkv = (float *)take(L, BT * 3 * C * f);
-    m->atty = (float *)take(L, BT * C * f);
+    m->qkv = (float *)take(L, BT * 3 * A * f);
+    m->atty = (float *)take(L, BT * A * f);
     m->preatt = (float *)take(L, att * f);
     m->att = (float *)take(L, att * f);
     if (mode == ET_QMODE_W8A8) {
-        m->qa = (int8_t *)take(L, BT * 4 * C);
-        m->qb = (int8_t *)take(L, BT * 4 * C);
+        m->qa = (int8_t *)take(L, BT * wmax_of(c));
+        m->qb = (int8_t *)take(L, BT * wmax_of(c));
     } else {
-        m->fch = (float *)take(L, BT * 4 * C * f);
-        m->fchg = (float *)take(L, BT * 4 * C * f);
+        m->fch = (float *)take(L, BT * F * f);
+        m->fchg = (float *)take(L, BT * F * f);
     }
     m->logits = (float *)take(L, BT * Vp * f);
     m->probs = (float *)take(L, BT * Vp * f);
@@ -185,6 +200,7 @@ static et_status layer_w8a8(et_qgpt *m, int l, float *x, float *out, int B, int 
 {
     const et_qgpt_weights *w = &m->w;
     int C = m->cfg.channels, NH = m->cfg.heads, N = B * T, s0 = l * ET_QSITE_PER_LAYER, i;
+    int A = et_gpt_attn_width(&m->cfg), F = et_gpt_ffn_width(&m->cfg);
     size_t BT = (size_t)N, lc = (size_t)l * C;
     const int8_t *lut = w->gelu_lut + (size_t)l * 256;
     et_qparams p;
@@ -192,21 +208,21 @@ static et_status layer_w8a8(et_qgpt *m, int l, float *x, float *out, int B, int 
     et_cpu_layernorm_fwd(m->th, m->ln, m->ln_mean, m->ln_rstd, x, w->ln1w + lc, w->ln1b + lc, N, C);
     p = site(m, s0 + ET_QSITE_LN1);
     et_quant_f32_to_s8(m->qa, m->ln, BT * C, &p);
-    TRY(qlinear(m, m->qb, m->qa, &w->qkv, l, N, C, 3 * C, s0 + ET_QSITE_QKV));
+    TRY(qlinear(m, m->qb, m->qa, &w->qkv, l, N, C, 3 * A, s0 + ET_QSITE_QKV));
     p = site(m, s0 + ET_QSITE_QKV);
-    et_quant_s8_to_f32(m->qkv, m->qb, BT * 3 * C, &p);
-    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, C, NH);
+    et_quant_s8_to_f32(m->qkv, m->qb, BT * 3 * A, &p);
+    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, A, NH);
     p = site(m, s0 + ET_QSITE_ATTY);
-    et_quant_f32_to_s8(m->qa, m->atty, BT * C, &p);
-    TRY(qlinear(m, m->qb, m->qa, &w->attproj, l, N, C, C, s0 + ET_QSITE_ATTPROJ));
+    et_quant_f32_to_s8(m->qa, m->atty, BT * A, &p);
+    TRY(qlinear(m, m->qb, m->qa, &w->attproj, l, N, A, C, s0 + ET_QSITE_ATTPROJ));
     add_deq(m->tmp, x, m->qb, BT * C, site(m, s0 + ET_QSITE_ATTPROJ));
     /* MLP half: ln2 -> int8 -> fc (int8) -> GELU table -> fcproj (int8) */
     et_cpu_layernorm_fwd(m->th, m->ln, m->ln_mean, m->ln_rstd, m->tmp, w->ln2w + lc, w->ln2b + lc, N, C);
     p = site(m, s0 + ET_QSITE_LN2);
     et_quant_f32_to_s8(m->qa, m->ln, BT * C, &p);
-    TRY(qlinear(m, m->qb, m->qa, &w->fc, l, N, C, 4 * C, s0 + ET_QSITE_FCH));
-    for (i = 0; i < N * 4 * C; i++) m->qa[i] = lut[(int)m->qb[i] + 128];
-    TRY(qlinear(m, m->qb, m->qa, &w->fcproj, l, N, 4 * C, C, s0 + ET_QSITE_FCPROJ));
+    TRY(qlinear(m, m->qb, m->qa, &w->fc, l, N, C, F, s0 + ET_QSITE_FCH));
+    for (i = 0; i < N * F; i++) m->qa[i] = lut[(int)m->qb[i] + 128];
+    TRY(qlinear(m, m->qb, m->qa, &w->fcproj, l, N, F, C, s0 + ET_QSITE_FCPROJ));
     add_deq(out, m->tmp, m->qb, BT * C, site(m, s0 + ET_QSITE_FCPROJ));
     return ET_OK;
 }
@@ -215,16 +231,17 @@ static et_status layer_w8a32(et_qgpt *m, int l, float *x, float *out, int B, int
 {
     const et_qgpt_weights *w = &m->w;
     int C = m->cfg.channels, NH = m->cfg.heads, N = B * T;
+    int A = et_gpt_attn_width(&m->cfg), F = et_gpt_ffn_width(&m->cfg);
     size_t BT = (size_t)N, lc = (size_t)l * C;
     et_cpu_layernorm_fwd(m->th, m->ln, m->ln_mean, m->ln_rstd, x, w->ln1w + lc, w->ln1b + lc, N, C);
-    TRY(wlinear(m, m->qkv, m->ln, &w->qkv, l, N, C, 3 * C));
-    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, C, NH);
-    TRY(wlinear(m, m->ln, m->atty, &w->attproj, l, N, C, C));
+    TRY(wlinear(m, m->qkv, m->ln, &w->qkv, l, N, C, 3 * A));
+    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, A, NH);
+    TRY(wlinear(m, m->ln, m->atty, &w->attproj, l, N, A, C));
     add_f(m->tmp, x, m->ln, BT * C);
     et_cpu_layernorm_fwd(m->th, m->ln, m->ln_mean, m->ln_rstd, m->tmp, w->ln2w + lc, w->ln2b + lc, N, C);
-    TRY(wlinear(m, m->fch, m->ln, &w->fc, l, N, C, 4 * C));
-    et_cpu_gelu_fwd(m->th, m->fchg, m->fch, BT * 4 * C);
-    TRY(wlinear(m, m->ln, m->fchg, &w->fcproj, l, N, 4 * C, C));
+    TRY(wlinear(m, m->fch, m->ln, &w->fc, l, N, C, F));
+    et_cpu_gelu_fwd(m->th, m->fchg, m->fch, BT * F);
+    TRY(wlinear(m, m->ln, m->fchg, &w->fcproj, l, N, F, C));
     add_f(out, m->tmp, m->ln, BT * C);
     return ET_OK;
 }

@@ -36,7 +36,7 @@ static size_t dt_size(et_qdtype d) { return d == ET_QDT_S8 ? 1 : 4; }
 et_status et_qgpt_tensors(const et_gpt_config *cfg, et_qmode mode,
                           et_qtensor_info out[ET_QGPT_NTENSORS], size_t *blob_bytes)
 {
-    size_t Vp, T, L, C, S, off = 0;
+    size_t Vp, T, L, C, A, F, S, off = 0;
     int a8, i;
     et_gpt_config c;
     struct { const char *n; et_qdtype d; size_t count; } d[NT];
@@ -44,6 +44,7 @@ et_status et_qgpt_tensors(const et_gpt_config *cfg, et_qmode mode,
     c = *cfg;
     if (et_gpt_config_check(&c) != ET_OK) return ET_ERR_INVALID;
     Vp = (size_t)c.vocab_padded; T = (size_t)c.context; L = (size_t)c.layers; C = (size_t)c.channels;
+    A = (size_t)et_gpt_attn_width(&c); F = (size_t)et_gpt_ffn_width(&c);
     S = (size_t)et_qgpt_nsites(&c);
     a8 = mode == ET_QMODE_W8A8;
 #define D(id, name, dt, cnt) d[id].n = name; d[id].d = dt; d[id].count = cnt
@@ -63,10 +64,10 @@ et_status et_qgpt_tensors(const et_gpt_config *cfg, et_qmode mode,
     D(base + 2, name "b", a8 ? ET_QDT_I32 : ET_QDT_F32, L * (oc));                 \
     D(base + 3, name "w.mult", ET_QDT_I32, a8 ? L * (oc) : 0);                     \
     D(base + 4, name "w.shift", ET_QDT_I32, a8 ? L * (oc) : 0)
-    LIN(T_QKVW, "qkv", 3 * C, C);
-    LIN(T_APW, "attproj", C, C);
-    LIN(T_FCW, "fc", 4 * C, C);
-    LIN(T_FPW, "fcproj", C, 4 * C);
+    LIN(T_QKVW, "qkv", 3 * A, C);
+    LIN(T_APW, "attproj", C, A);
+    LIN(T_FCW, "fc", F, C);
+    LIN(T_FPW, "fcproj", C, F);
 #undef LIN
 #undef D
     for (i = 0; i < NT; i++) {
@@ -194,7 +195,7 @@ et_status et_qgpt_quantize(const et_gpt_config *cfg, const float *params, et_qmo
     et_gpt_params P;
     et_qparams x, y;
     void *p[NT];
-    int a8 = mode == ET_QMODE_W8A8, L, C, Vp, S, nsites, i, l;
+    int a8 = mode == ET_QMODE_W8A8, L, C, A, F, Vp, S, nsites, i, l;
     const float *alo = lo, *ahi = hi;
     et_status s;
     size_t need;
@@ -206,6 +207,7 @@ et_status et_qgpt_quantize(const et_gpt_config *cfg, const float *params, et_qmo
     et_qgpt_tensors(&c, mode, 0, &need);
     ET_MEMSET(blob, 0, need);
     L = c.layers; C = c.channels; Vp = c.vocab_padded; S = ET_QSITE_PER_LAYER;
+    A = et_gpt_attn_width(&c); F = et_gpt_ffn_width(&c);
     nsites = et_qgpt_nsites(&c);
     et_gpt_tensors(&c, t);
     {
@@ -233,10 +235,10 @@ et_status et_qgpt_quantize(const et_gpt_config *cfg, const float *params, et_qmo
     ET_MEMCPY(p[T_LNFW], P.lnfw, sizeof(float) * C);
     ET_MEMCPY(p[T_LNFB], P.lnfb, sizeof(float) * C);
     /* the four linear layers of every block */
-    if ((s = quant_linear(p, T_QKVW, a8, P.qkvw, P.qkvb, L, 3 * C, C, alo, ahi, ET_QSITE_LN1, ET_QSITE_QKV)) ||
-        (s = quant_linear(p, T_APW, a8, P.attprojw, P.attprojb, L, C, C, alo, ahi, ET_QSITE_ATTY, ET_QSITE_ATTPROJ)) ||
-        (s = quant_linear(p, T_FCW, a8, P.fcw, P.fcb, L, 4 * C, C, alo, ahi, ET_QSITE_LN2, ET_QSITE_FCH)) ||
-        (s = quant_linear(p, T_FPW, a8, P.fcprojw, P.fcprojb, L, C, 4 * C, alo, ahi, ET_QSITE_GELU, ET_QSITE_FCPROJ)))
+    if ((s = quant_linear(p, T_QKVW, a8, P.qkvw, P.qkvb, L, 3 * A, C, alo, ahi, ET_QSITE_LN1, ET_QSITE_QKV)) ||
+        (s = quant_linear(p, T_APW, a8, P.attprojw, P.attprojb, L, C, A, alo, ahi, ET_QSITE_ATTY, ET_QSITE_ATTPROJ)) ||
+        (s = quant_linear(p, T_FCW, a8, P.fcw, P.fcb, L, F, C, alo, ahi, ET_QSITE_LN2, ET_QSITE_FCH)) ||
+        (s = quant_linear(p, T_FPW, a8, P.fcprojw, P.fcprojb, L, C, F, alo, ahi, ET_QSITE_GELU, ET_QSITE_FCPROJ)))
         return s;
     if (!a8) return ET_OK;
     /* activation parameters, GELU tables, logits */
@@ -295,7 +297,7 @@ et_status et_qgpt_dequantize(const et_gpt_config *cfg, et_qmode mode, const void
     et_gpt_config c;
     et_tensor_info t[ET_GPT_NTENSORS];
     et_qgpt_weights w;
-    size_t L, C;
+    size_t L, C, A, F;
     et_status s;
     if (!cfg || !params) return ET_ERR_INVALID;
     c = *cfg;
@@ -303,20 +305,21 @@ et_status et_qgpt_dequantize(const et_gpt_config *cfg, et_qmode mode, const void
     if ((s = et_qgpt_view(&c, mode, blob, blob_bytes, &w)) != ET_OK) return s;
     et_gpt_tensors(&c, t);
     L = (size_t)c.layers; C = (size_t)c.channels;
+    A = (size_t)et_gpt_attn_width(&c); F = (size_t)et_gpt_ffn_width(&c);
     deq_rows(params + t[0].offset, w.wte, w.wte_s, (size_t)c.vocab_padded, C);
     deq_rows(params + t[1].offset, w.wpe, w.wpe_s, (size_t)c.context, C);
     ET_MEMCPY(params + t[2].offset, w.ln1w, sizeof(float) * L * C);
     ET_MEMCPY(params + t[3].offset, w.ln1b, sizeof(float) * L * C);
     deq_linear(params + t[4].offset, params + t[5].offset, &w.qkv, w.act_scale, w.act_zp, (int)L,
-               (int)(3 * C), (int)C, ET_QSITE_LN1);
+               (int)(3 * A), (int)C, ET_QSITE_LN1);
     deq_linear(params + t[6].offset, params + t[7].offset, &w.attproj, w.act_scale, w.act_zp, (int)L,
-               (int)C, (int)C, ET_QSITE_ATTY);
+               (int)C, (int)A, ET_QSITE_ATTY);
     ET_MEMCPY(params + t[8].offset, w.ln2w, sizeof(float) * L * C);
     ET_MEMCPY(params + t[9].offset, w.ln2b, sizeof(float) * L * C);
     deq_linear(params + t[10].offset, params + t[11].offset, &w.fc, w.act_scale, w.act_zp, (int)L,
-               (int)(4 * C), (int)C, ET_QSITE_LN2);
+               (int)F, (int)C, ET_QSITE_LN2);
     deq_linear(params + t[12].offset, params + t[13].offset, &w.fcproj, w.act_scale, w.act_zp, (int)L,
-               (int)C, (int)(4 * C), ET_QSITE_GELU);
+               (int)C, (int)F, ET_QSITE_GELU);
     ET_MEMCPY(params + t[14].offset, w.lnfw, sizeof(float) * C);
     ET_MEMCPY(params + t[15].offset, w.lnfb, sizeof(float) * C);
     return ET_OK;
@@ -327,7 +330,7 @@ et_status et_qgpt_dequantize(const et_gpt_config *cfg, et_qmode mode, const void
 et_status et_qcalib_observe_gpt(et_qcalib *c, const et_gpt *m)
 {
     const et_gpt_acts *a;
-    size_t BT, C;
+    size_t BT, C, A, F;
     int l, S = ET_QSITE_PER_LAYER;
     et_status s;
     if (!c || !m) return ET_ERR_INVALID;
@@ -336,16 +339,17 @@ et_status et_qcalib_observe_gpt(et_qcalib *c, const et_gpt *m)
     a = &m->acts;
     BT = (size_t)m->fwd_B * m->fwd_T;
     C = (size_t)m->cfg.channels;
+    A = (size_t)et_gpt_attn_width(&m->cfg); F = (size_t)et_gpt_ffn_width(&m->cfg);
     for (l = 0; l < m->cfg.layers; l++) {
         size_t o = (size_t)l * BT; /* the forward lays layers out by its own B*T */
 #define OBS(site, ptr, w) if ((s = et_qcalib_observe(c, l * S + (site), (ptr) + o * (w), BT * (w))) != ET_OK) return s
         OBS(ET_QSITE_LN1, a->ln1, C);
-        OBS(ET_QSITE_QKV, a->qkv, 3 * C);
-        OBS(ET_QSITE_ATTY, a->atty, C);
+        OBS(ET_QSITE_QKV, a->qkv, 3 * A);
+        OBS(ET_QSITE_ATTY, a->atty, A);
         OBS(ET_QSITE_ATTPROJ, a->attproj, C);
         OBS(ET_QSITE_LN2, a->ln2, C);
-        OBS(ET_QSITE_FCH, a->fch, 4 * C);
-        OBS(ET_QSITE_GELU, a->fch_gelu, 4 * C);
+        OBS(ET_QSITE_FCH, a->fch, F);
+        OBS(ET_QSITE_GELU, a->fch_gelu, F);
         OBS(ET_QSITE_FCPROJ, a->fcproj, C);
 #undef OBS
     }

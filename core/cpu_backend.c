@@ -1,5 +1,5 @@
 /* cpu_backend.c - the cpu backend table: each et_backend op over host memory, mapped
- * onto the kernels in cpu_ops.c, cpu_attention.c and gemm.c. Linear layers are GEMMs:
+ * onto the kernels in cpu_ops.c, cpu_flash.c and gemm.c. Linear layers are GEMMs:
  *   forward   out(N,OC)  = inp(N,C) . w(OC,C)^T + bias   (NT)
  *   backward  dinp(N,C) += dout(N,OC) . w(OC,C)          (NN)
  *             dw(OC,C)  += dout(N,OC)^T . inp(N,C)       (TN)
@@ -16,7 +16,7 @@
 size_t et_cpu_scratch_bytes(int nworkers)
 {
     if (nworkers < 1) nworkers = 1;
-    return et_arena_block(et_gemm_scratch_bytes(nworkers)) + (size_t)nworkers * et_arena_block(et_cpu_attention_slice());
+    return et_arena_block(et_gemm_scratch_bytes(nworkers)) + (size_t)nworkers * et_arena_block(et_cpu_flash_slice());
 }
 
 static float *att_scratch(et_cpu_ctx *c)
@@ -103,25 +103,36 @@ static et_status cpu_layernorm_bwd(void *ctx, float *dinp, float *dw, float *db,
     return ET_OK;
 }
 
+/* flash-style: att holds one log-sum-exp per row (B,NH,T); preatt and the backward
+ * workspaces are not used */
 static et_status cpu_attention_fwd(void *ctx, float *out, float *preatt, float *att,
                                    const float *qkv, int B, int T, int C, int NH)
 {
+    ET_UNUSED(preatt);
     if (!CTX->scratch || CTX->scratch_bytes < et_cpu_scratch_bytes(et_threads_workers(CTX->th)))
         return ET_ERR_NOMEM;
-    et_cpu_attention_fwd(CTX->th, att_scratch(CTX), et_arena_block(et_cpu_attention_slice()), out,
-                         preatt, att, qkv, B, T, C, NH);
+    et_cpu_flash_fwd(CTX->th, att_scratch(CTX), et_arena_block(et_cpu_flash_slice()), out, att, qkv,
+                     B, T, C, NH);
     return ET_OK;
 }
 
 static et_status cpu_attention_bwd(void *ctx, float *dqkv, float *dpreatt, float *datt,
-                                   const float *dout, const float *qkv, const float *att,
-                                   int B, int T, int C, int NH)
+                                   const float *dout, const float *qkv, const float *preatt,
+                                   const float *att, const float *out, int B, int T, int C, int NH)
 {
+    ET_UNUSED(dpreatt); ET_UNUSED(datt); ET_UNUSED(preatt);
     if (!CTX->scratch || CTX->scratch_bytes < et_cpu_scratch_bytes(et_threads_workers(CTX->th)))
         return ET_ERR_NOMEM;
-    et_cpu_attention_bwd(CTX->th, att_scratch(CTX), et_arena_block(et_cpu_attention_slice()), dqkv,
-                         dpreatt, datt, dout, qkv, att, B, T, C, NH);
+    et_cpu_flash_bwd(CTX->th, att_scratch(CTX), et_arena_block(et_cpu_flash_slice()), dqkv, dout, qkv,
+                     out, att, B, T, C, NH);
     return ET_OK;
+}
+
+static void cpu_attention_sizes(void *ctx, int B, int T, int NH, size_t *state, size_t *work)
+{
+    ET_UNUSED(ctx);
+    *state = (size_t)B * NH * T;
+    *work = 0;
 }
 
 static et_status cpu_gelu_fwd(void *ctx, float *out, const float *inp, size_t n)
@@ -230,6 +241,7 @@ et_status et_cpu_backend_init(et_backend *be, et_cpu_ctx *ctx, const et_threads 
         .layernorm_bwd = cpu_layernorm_bwd,
         .attention_fwd = cpu_attention_fwd,
         .attention_bwd = cpu_attention_bwd,
+        .attention_sizes = cpu_attention_sizes,
         .gelu_fwd = cpu_gelu_fwd,
         .gelu_bwd = cpu_gelu_bwd,
         .residual_fwd = cpu_residual_fwd,

@@ -33,6 +33,11 @@ typedef struct et_backend {
     et_status (*upload)(void *ctx, void *dst_dev, const void *src_host, size_t bytes);
     et_status (*download)(void *ctx, void *dst_host, const void *src_dev, size_t bytes);
 
+    /** Optional (not an op; the ops follow):  floats of each attention state buffer (preatt, att) per layer and of
+     *  each backward workspace (dpreatt, datt). NULL: B*NH*T*T for all four. A
+     *  flash-style backend keeps one log-sum-exp per row and needs no workspace. */
+    void (*attention_sizes)(void *ctx, int B, int T, int NH, size_t *state, size_t *work);
+
     /* --- ops */
     /** out(N,OC) = inp(N,C) . w(OC,C)^T + bias(OC); bias may be NULL. */
     et_status (*matmul_fwd)(void *ctx, float *out, const float *inp, const float *w,
@@ -48,13 +53,17 @@ typedef struct et_backend {
     et_status (*layernorm_bwd)(void *ctx, float *dinp, float *dw, float *db,
                                const float *dout, const float *inp, const float *w,
                                const float *mean, const float *rstd, int N, int C);
-    /** Causal multi-head attention. qkv(B,T,3C) -> out(B,T,C); preatt and att (B,NH,T,T)
-     *  keep the scores and probabilities for backward. */
+    /** Causal multi-head attention. qkv(B,T,3C) -> out(B,T,C). preatt and att are the
+     *  state forward keeps for backward, in the backend's own layout: by default the
+     *  scores and probabilities, (B,NH,T,T) each; see attention_sizes. */
     et_status (*attention_fwd)(void *ctx, float *out, float *preatt, float *att,
                                const float *qkv, int B, int T, int C, int NH);
+    /** dqkv += the gradient through attention. dpreatt and datt are workspaces that the
+     *  caller zeroes first; preatt and att are forward's state; out(B,T,C) is forward's
+     *  output. */
     et_status (*attention_bwd)(void *ctx, float *dqkv, float *dpreatt, float *datt,
-                               const float *dout, const float *qkv, const float *att,
-                               int B, int T, int C, int NH);
+                               const float *dout, const float *qkv, const float *preatt,
+                               const float *att, const float *out, int B, int T, int C, int NH);
     /** GELU, tanh approximation, elementwise over n. */
     et_status (*gelu_fwd)(void *ctx, float *out, const float *inp, size_t n);
     et_status (*gelu_bwd)(void *ctx, float *dinp, const float *inp, const float *dout, size_t n);

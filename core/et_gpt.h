@@ -6,6 +6,12 @@
  * logits through the token embedding (tied). The vocabulary is padded to a multiple of
  * 64 (Vp); the padded rows never touch the loss.
  *
+ * Two optional fields generalise the block for structured pruning: head_dim (each head's
+ * width, so the attention width A = heads * head_dim may differ from C) and ffn (the MLP's
+ * hidden width F). Zero means GPT-2's value (A = C, F = 4C), and a config whose fields
+ * equal those values is stored with zeros (et_gpt_config_check), so a GPT-2 shape has one
+ * representation and runs exactly the code and arithmetic it always did.
+ *
  * Parameters live in one block in llm.c's order (wte, wpe, ln1w, ln1b, qkvw, qkvb,
  * attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, lnfw, lnfb), so the
  * optimizer, checkpoints and llm.c's files see one vector. Every block the model uses
@@ -19,15 +25,31 @@
 #include "et_arena.h"
 #include "et_backend.h"
 
-/** Model shape. vocab_padded is derived (et_gpt_config_check fills it). */
+/** Model shape. vocab_padded is derived (et_gpt_config_check fills it). head_dim and
+ *  ffn are optional: leave them 0 (a zero-initialised config) for GPT-2's shape. */
 typedef struct et_gpt_config {
     int vocab;        /**< V: real vocabulary size */
     int vocab_padded; /**< Vp: V rounded up to a multiple of 64 */
     int context;      /**< maxT: longest sequence (rows of wpe) */
     int layers;       /**< L */
-    int heads;        /**< NH; channels % heads == 0 */
+    int heads;        /**< NH; channels % heads == 0 unless head_dim is set */
     int channels;     /**< C */
+    int head_dim;     /**< HS: width of one head; 0 = C / NH (GPT-2). A = NH * HS */
+    int ffn;          /**< F: MLP hidden width; 0 = 4C (GPT-2) */
 } et_gpt_config;
+
+/** Width of one attention head (head_dim, or C / NH when it is 0). */
+static inline int et_gpt_head_dim(const et_gpt_config *c)
+{
+    return c->head_dim ? c->head_dim : c->channels / c->heads;
+}
+/** Attention width A = heads * head_dim: q, k, v and the attention output are (B,T,A). */
+static inline int et_gpt_attn_width(const et_gpt_config *c) { return c->heads * et_gpt_head_dim(c); }
+/** MLP hidden width F (ffn, or 4C when it is 0). */
+static inline int et_gpt_ffn_width(const et_gpt_config *c) { return c->ffn ? c->ffn : 4 * c->channels; }
+/** 1 when a checked config has GPT-2's shape (A = C, F = 4C): what llm.c files, device
+ *  images and the other fixed-shape consumers need. */
+static inline int et_gpt_config_is_gpt2(const et_gpt_config *c) { return !c->head_dim && !c->ffn; }
 
 #define ET_GPT_NTENSORS 16
 
@@ -48,15 +70,15 @@ typedef struct et_gpt_params {
     float *wpe;      /* (maxT, C) */
     float *ln1w;     /* (L, C) */
     float *ln1b;     /* (L, C) */
-    float *qkvw;     /* (L, 3C, C) */
-    float *qkvb;     /* (L, 3C) */
-    float *attprojw; /* (L, C, C) */
+    float *qkvw;     /* (L, 3A, C)  A = C and F = 4C for GPT-2 */
+    float *qkvb;     /* (L, 3A) */
+    float *attprojw; /* (L, C, A) */
     float *attprojb; /* (L, C) */
     float *ln2w;     /* (L, C) */
     float *ln2b;     /* (L, C) */
-    float *fcw;      /* (L, 4C, C) */
-    float *fcb;      /* (L, 4C) */
-    float *fcprojw;  /* (L, C, 4C) */
+    float *fcw;      /* (L, F, C) */
+    float *fcb;      /* (L, F) */
+    float *fcprojw;  /* (L, C, F) */
     float *fcprojb;  /* (L, C) */
     float *lnfw;     /* (C) */
     float *lnfb;     /* (C) */
@@ -69,17 +91,17 @@ typedef struct et_gpt_acts {
     float *ln1;       /* (L, B, T, C) */
     float *ln1_mean;  /* (L, B, T) */
     float *ln1_rstd;  /* (L, B, T) */
-    float *qkv;       /* (L, B, T, 3C) */
-    float *atty;      /* (L, B, T, C) */
-    float *preatt;    /* (L, B, NH, T, T) */
-    float *att;       /* (L, B, NH, T, T) */
+    float *qkv;       /* (L, B, T, 3A) */
+    float *atty;      /* (L, B, T, A) */
+    float *preatt;    /* (L, state): the backend's attention state, by default (B,NH,T,T) */
+    float *att;       /* (L, state): the cpu backend keeps a log-sum-exp (B,NH,T) here */
     float *attproj;   /* (L, B, T, C) */
     float *residual2; /* (L, B, T, C) */
     float *ln2;       /* (L, B, T, C) */
     float *ln2_mean;  /* (L, B, T) */
     float *ln2_rstd;  /* (L, B, T) */
-    float *fch;       /* (L, B, T, 4C) */
-    float *fch_gelu;  /* (L, B, T, 4C) */
+    float *fch;       /* (L, B, T, F) */
+    float *fch_gelu;  /* (L, B, T, F) */
     float *fcproj;    /* (L, B, T, C) */
     float *residual3; /* (L, B, T, C) */
     float *lnf;       /* (B, T, C) */
@@ -97,12 +119,12 @@ typedef struct et_gpt_act_grads {
     float *dres_b;    /* (B, T, C) */
     float *dres2;     /* (B, T, C) */
     float *dln;       /* (B, T, C) shared by both LayerNorms of a layer */
-    float *dqkv;      /* (B, T, 3C) */
-    float *datty;     /* (B, T, C) */
-    float *dpreatt;   /* (B, NH, T, T) */
-    float *datt;      /* (B, NH, T, T) */
-    float *dfch;      /* (B, T, 4C) */
-    float *dfch_gelu; /* (B, T, 4C) */
+    float *dqkv;      /* (B, T, 3A) */
+    float *datty;     /* (B, T, A) */
+    float *dpreatt;   /* attention workspace (backend-sized; none on cpu) */
+    float *datt;      /* attention workspace (backend-sized; none on cpu) */
+    float *dfch;      /* (B, T, F) */
+    float *dfch_gelu; /* (B, T, F) */
     float *dlnf;      /* (B, T, C) */
     float *dlogits;   /* (B, T, Vp) */
 } et_gpt_act_grads;
@@ -166,8 +188,9 @@ typedef struct et_gpt {
     float last_grad_norm;
 } et_gpt;
 
-/** Checks a config and fills vocab_padded. ET_ERR_INVALID if a size is not positive
- *  or channels % heads != 0. */
+/** Checks a config, fills vocab_padded and stores head_dim / ffn as 0 when they equal
+ *  GPT-2's values. ET_ERR_INVALID if a size is not positive (head_dim and ffn: negative),
+ *  channels % heads != 0 without a head_dim, or a size is beyond the limits. */
 et_status et_gpt_config_check(et_gpt_config *cfg);
 
 /** The parameter tensors in block order; @p out holds ET_GPT_NTENSORS entries.

@@ -1,5 +1,7 @@
 /* gpt.c - the GPT-2 model: exact memory plan, creation in an arena, forward, backward
- * and the AdamW step, all through the backend table.
+ * and the AdamW step, all through the backend table. The block's attention width A and
+ * MLP width F come from the config (C and 4C for GPT-2; smaller after structured
+ * pruning), so every (B,T,3C) / (B,T,4C) of llm.c reads (B,T,3A) / (B,T,F) here.
  *
  * One layout function walks every block the model owns; et_gpt_plan_compute() runs it
  * to add sizes, et_gpt_create() runs it again to carve the arena, so the plan cannot
@@ -15,11 +17,17 @@
 et_status et_gpt_config_check(et_gpt_config *cfg)
 {
     if (!cfg || cfg->vocab <= 0 || cfg->context <= 0 || cfg->layers <= 0 || cfg->heads <= 0 ||
-        cfg->channels <= 0 || cfg->channels % cfg->heads != 0)
+        cfg->channels <= 0 || cfg->head_dim < 0 || cfg->ffn < 0 ||
+        (!cfg->head_dim && cfg->channels % cfg->heads != 0))
         return ET_ERR_INVALID;
     if (cfg->vocab > (1 << 24) || cfg->context > (1 << 20) || cfg->channels > (1 << 16) ||
-        cfg->layers > 4096)
+        cfg->layers > 4096 || cfg->heads > (1 << 16) || cfg->head_dim > (1 << 16) ||
+        cfg->ffn > (1 << 20) || cfg->head_dim > (1 << 20) / cfg->heads)
         return ET_ERR_INVALID;
+    /* GPT-2's widths are stored as 0: one representation per shape */
+    if (cfg->head_dim && cfg->channels % cfg->heads == 0 && cfg->head_dim == cfg->channels / cfg->heads)
+        cfg->head_dim = 0;
+    if (cfg->ffn == 4 * cfg->channels) cfg->ffn = 0;
     cfg->vocab_padded = (cfg->vocab + 63) / 64 * 64;
     return ET_OK;
 }
@@ -27,15 +35,16 @@ et_status et_gpt_config_check(et_gpt_config *cfg)
 size_t et_gpt_tensors(const et_gpt_config *cfg, et_tensor_info out[ET_GPT_NTENSORS])
 {
     size_t Vp = (size_t)cfg->vocab_padded, T = (size_t)cfg->context, L = (size_t)cfg->layers,
-           C = (size_t)cfg->channels, off = 0;
+           C = (size_t)cfg->channels, A = (size_t)et_gpt_attn_width(cfg),
+           F = (size_t)et_gpt_ffn_width(cfg), off = 0;
     struct { const char *n; size_t a, b, c; int nd, decay; } d[ET_GPT_NTENSORS] = {
         {"wte", Vp, C, 1, 2, 1},        {"wpe", T, C, 1, 2, 1},
         {"ln1w", L, C, 1, 2, 0},        {"ln1b", L, C, 1, 2, 0},
-        {"qkvw", L, 3 * C, C, 3, 1},    {"qkvb", L, 3 * C, 1, 2, 0},
-        {"attprojw", L, C, C, 3, 1},    {"attprojb", L, C, 1, 2, 0},
+        {"qkvw", L, 3 * A, C, 3, 1},    {"qkvb", L, 3 * A, 1, 2, 0},
+        {"attprojw", L, C, A, 3, 1},    {"attprojb", L, C, 1, 2, 0},
         {"ln2w", L, C, 1, 2, 0},        {"ln2b", L, C, 1, 2, 0},
-        {"fcw", L, 4 * C, C, 3, 1},     {"fcb", L, 4 * C, 1, 2, 0},
-        {"fcprojw", L, C, 4 * C, 3, 1}, {"fcprojb", L, C, 1, 2, 0},
+        {"fcw", L, F, C, 3, 1},         {"fcb", L, F, 1, 2, 0},
+        {"fcprojw", L, C, F, 3, 1},     {"fcprojb", L, C, 1, 2, 0},
         {"lnfw", C, 1, 1, 1, 0},        {"lnfb", C, 1, 1, 1, 0},
     };
     int i;
@@ -93,12 +102,21 @@ static void *take(layout *L, size_t bytes, size_t *part)
     return p;
 }
 
+/* Floats of each attention state buffer per layer and of each backward workspace, as
+ * the backend asks (default: scores and probabilities, B*NH*T*T each). */
+static void att_sizes(const et_backend *be, int B, int T, int NH, size_t *state, size_t *work)
+{
+    *state = *work = (size_t)B * NH * T * T;
+    if (be && be->attention_sizes) be->attention_sizes(be->ctx, B, T, NH, state, work);
+}
+
 /* Points @p a into @p base (or only counts when base is NULL); returns float count. */
 static size_t point_acts(et_gpt_acts *a, float *base, const et_gpt_config *c, int B, int T,
-                         int Ls)
+                         int Ls, size_t S)
 {
-    size_t C = (size_t)c->channels, BT = (size_t)B * T, NH = (size_t)c->heads, L = (size_t)Ls,
-           Vp = (size_t)c->vocab_padded, off = 0;
+    size_t C = (size_t)c->channels, BT = (size_t)B * T, L = (size_t)Ls,
+           Vp = (size_t)c->vocab_padded, A = (size_t)et_gpt_attn_width(c),
+           F = (size_t)et_gpt_ffn_width(c), off = 0;
     size_t n[ET_GPT_NACTS];
     float **slot[ET_GPT_NACTS];
     int i;
@@ -106,17 +124,17 @@ static size_t point_acts(et_gpt_acts *a, float *base, const et_gpt_config *c, in
     n[1] = L * BT * C;      slot[1] = &a->ln1;
     n[2] = L * BT;          slot[2] = &a->ln1_mean;
     n[3] = L * BT;          slot[3] = &a->ln1_rstd;
-    n[4] = L * BT * 3 * C;  slot[4] = &a->qkv;
-    n[5] = L * BT * C;      slot[5] = &a->atty;
-    n[6] = L * B * NH * T * T; slot[6] = &a->preatt;
-    n[7] = L * B * NH * T * T; slot[7] = &a->att;
+    n[4] = L * BT * 3 * A;  slot[4] = &a->qkv;
+    n[5] = L * BT * A;      slot[5] = &a->atty;
+    n[6] = L * S;           slot[6] = &a->preatt;
+    n[7] = L * S;           slot[7] = &a->att;
     n[8] = L * BT * C;      slot[8] = &a->attproj;
     n[9] = L * BT * C;      slot[9] = &a->residual2;
     n[10] = L * BT * C;     slot[10] = &a->ln2;
     n[11] = L * BT;         slot[11] = &a->ln2_mean;
     n[12] = L * BT;         slot[12] = &a->ln2_rstd;
-    n[13] = L * BT * 4 * C; slot[13] = &a->fch;
-    n[14] = L * BT * 4 * C; slot[14] = &a->fch_gelu;
+    n[13] = L * BT * F;     slot[13] = &a->fch;
+    n[14] = L * BT * F;     slot[14] = &a->fch_gelu;
     n[15] = L * BT * C;     slot[15] = &a->fcproj;
     n[16] = (L ? L : 1) * BT * C; slot[16] = &a->residual3;
     n[17] = BT * C;         slot[17] = &a->lnf;
@@ -133,10 +151,11 @@ static size_t point_acts(et_gpt_acts *a, float *base, const et_gpt_config *c, in
 }
 
 static size_t point_act_grads(et_gpt_act_grads *g, float *base, const et_gpt_config *c, int B,
-                              int T)
+                              int T, size_t W)
 {
-    size_t C = (size_t)c->channels, BT = (size_t)B * T, NH = (size_t)c->heads,
-           Vp = (size_t)c->vocab_padded, off = 0;
+    size_t C = (size_t)c->channels, BT = (size_t)B * T,
+           Vp = (size_t)c->vocab_padded, A = (size_t)et_gpt_attn_width(c),
+           F = (size_t)et_gpt_ffn_width(c), off = 0;
     size_t n[12];
     float **slot[12];
     int i;
@@ -144,12 +163,12 @@ static size_t point_act_grads(et_gpt_act_grads *g, float *base, const et_gpt_con
     n[1] = BT * C;      slot[1] = &g->dres_b;
     n[2] = BT * C;      slot[2] = &g->dres2;
     n[3] = BT * C;      slot[3] = &g->dln;
-    n[4] = BT * 3 * C;  slot[4] = &g->dqkv;
-    n[5] = BT * C;      slot[5] = &g->datty;
-    n[6] = B * NH * T * T; slot[6] = &g->dpreatt;
-    n[7] = B * NH * T * T; slot[7] = &g->datt;
-    n[8] = BT * 4 * C;  slot[8] = &g->dfch;
-    n[9] = BT * 4 * C;  slot[9] = &g->dfch_gelu;
+    n[4] = BT * 3 * A;  slot[4] = &g->dqkv;
+    n[5] = BT * A;      slot[5] = &g->datty;
+    n[6] = W;           slot[6] = &g->dpreatt;
+    n[7] = W;           slot[7] = &g->datt;
+    n[8] = BT * F;      slot[8] = &g->dfch;
+    n[9] = BT * F;      slot[9] = &g->dfch_gelu;
     n[10] = BT * C;     slot[10] = &g->dlnf;
     n[11] = BT * Vp;    slot[11] = &g->dlogits;
     for (i = 0; i < 12; i++) {
@@ -164,10 +183,11 @@ static void walk(layout *L, et_gpt *m, const et_gpt_config *cfg, int B, int T, e
                  const et_backend *be, et_gpt_plan *p)
 {
     et_tensor_info t[ET_GPT_NTENSORS];
-    size_t np = et_gpt_tensors(cfg, t), BT = (size_t)B * T, nacts, nag;
+    size_t np = et_gpt_tensors(cfg, t), BT = (size_t)B * T, nacts, nag, S, W;
     int Ls = mode == ET_GPT_TRAIN ? cfg->layers : 0;
     float *f;
     ET_MEMSET(p, 0, sizeof *p);
+    att_sizes(be, B, T, cfg->heads, &S, &W);
     p->nparams = np;
     /* host side: token buffers and the loss readback */
     f = (float *)take_host(L, BT * sizeof(int), &p->io);
@@ -188,13 +208,13 @@ static void walk(layout *L, et_gpt *m, const et_gpt_config *cfg, int B, int T, e
         if (m) m->v_memory = f;
     }
     /* activations: every layer's in training, one layer's (reused) in inference */
-    nacts = point_acts(&m->acts, 0, cfg, B, T, Ls ? Ls : 1);
+    nacts = point_acts(&m->acts, 0, cfg, B, T, Ls ? Ls : 1, S);
     f = (float *)take(L, nacts * sizeof(float), &p->acts);
-    if (m) { m->acts_memory = f; if (f) point_acts(&m->acts, f, cfg, B, T, Ls ? Ls : 1); }
+    if (m) { m->acts_memory = f; if (f) point_acts(&m->acts, f, cfg, B, T, Ls ? Ls : 1, S); }
     if (mode == ET_GPT_TRAIN) {
-        nag = point_act_grads(&m->grads_acts, 0, cfg, B, T);
+        nag = point_act_grads(&m->grads_acts, 0, cfg, B, T, W);
         f = (float *)take(L, nag * sizeof(float), &p->act_grads);
-        if (m) { m->grads_acts_memory = f; if (f) point_act_grads(&m->grads_acts, f, cfg, B, T); }
+        if (m) { m->grads_acts_memory = f; if (f) point_act_grads(&m->grads_acts, f, cfg, B, T, W); }
     }
     if (be && be->scratch_bytes) {
         void *s = take(L, be->scratch_bytes, &p->scratch);
@@ -372,7 +392,7 @@ et_status et_gpt_forward(et_gpt *m, const int *inputs, const int *targets, int B
     void *cx;
     et_gpt_params *p;
     et_gpt_acts *a;
-    size_t BT, C, NH, Vp, V, i;
+    size_t BT, C, NH, Vp, V, A, F, i, S, W;
     int l, Ls;
     float *x;
     double sum = 0.0;
@@ -382,6 +402,7 @@ et_status et_gpt_forward(et_gpt *m, const int *inputs, const int *targets, int B
     be = m->be; cx = be->ctx; p = &m->params; a = &m->acts;
     BT = (size_t)B * T; C = (size_t)m->cfg.channels; NH = (size_t)m->cfg.heads;
     Vp = (size_t)m->cfg.vocab_padded; V = (size_t)m->cfg.vocab;
+    A = (size_t)et_gpt_attn_width(&m->cfg); F = (size_t)et_gpt_ffn_width(&m->cfg);
     for (i = 0; i < BT; i++) {
         if (inputs[i] < 0 || (size_t)inputs[i] >= V) return ET_ERR_RANGE;
         if (targets && (targets[i] < 0 || (size_t)targets[i] >= V)) return ET_ERR_RANGE;
@@ -392,28 +413,30 @@ et_status et_gpt_forward(et_gpt *m, const int *inputs, const int *targets, int B
     m->fwd_B = B;
     m->fwd_T = T;
     Ls = m->layer_stride;
+    att_sizes(be, B, T, (int)NH, &S, &W);
 
     TRY(be->encoder_fwd(cx, a->encoded, m->inputs, p->wte, p->wpe, B, T, (int)C));
     x = a->encoded;
     for (l = 0; l < m->cfg.layers; l++) {
         size_t o = (size_t)(l * Ls);
         float *ln1 = a->ln1 + o * BT * C, *ln1m = a->ln1_mean + o * BT, *ln1r = a->ln1_rstd + o * BT;
-        float *qkv = a->qkv + o * BT * 3 * C, *atty = a->atty + o * BT * C;
-        float *pre = a->preatt + o * B * NH * T * T, *att = a->att + o * B * NH * T * T;
+        float *qkv = a->qkv + o * BT * 3 * A, *atty = a->atty + o * BT * A;
+        float *pre = a->preatt + o * S, *att = a->att + o * S;
         float *attproj = a->attproj + o * BT * C, *res2 = a->residual2 + o * BT * C;
         float *ln2 = a->ln2 + o * BT * C, *ln2m = a->ln2_mean + o * BT, *ln2r = a->ln2_rstd + o * BT;
-        float *fch = a->fch + o * BT * 4 * C, *fchg = a->fch_gelu + o * BT * 4 * C;
+        float *fch = a->fch + o * BT * F, *fchg = a->fch_gelu + o * BT * F;
         float *fcproj = a->fcproj + o * BT * C, *res3 = a->residual3 + o * BT * C;
-        size_t lc = (size_t)l * C;
+        size_t lc = (size_t)l * C, la = (size_t)l * A, lf = (size_t)l * F;
         TRY(be->layernorm_fwd(cx, ln1, ln1m, ln1r, x, p->ln1w + lc, p->ln1b + lc, (int)BT, (int)C));
-        TRY(be->matmul_fwd(cx, qkv, ln1, p->qkvw + lc * 3 * C, p->qkvb + lc * 3, (int)BT, (int)C, (int)(3 * C)));
-        TRY(be->attention_fwd(cx, atty, pre, att, qkv, B, T, (int)C, (int)NH));
-        TRY(be->matmul_fwd(cx, attproj, atty, p->attprojw + lc * C, p->attprojb + lc, (int)BT, (int)C, (int)C));
+        TRY(be->matmul_fwd(cx, qkv, ln1, p->qkvw + la * 3 * C, p->qkvb + la * 3, (int)BT, (int)C, (int)(3 * A)));
+        /* the attention op's width is A (q, k, v and its output), heads of A / NH */
+        TRY(be->attention_fwd(cx, atty, pre, att, qkv, B, T, (int)A, (int)NH));
+        TRY(be->matmul_fwd(cx, attproj, atty, p->attprojw + lc * A, p->attprojb + lc, (int)BT, (int)A, (int)C));
         TRY(be->residual_fwd(cx, res2, x, attproj, BT * C));
         TRY(be->layernorm_fwd(cx, ln2, ln2m, ln2r, res2, p->ln2w + lc, p->ln2b + lc, (int)BT, (int)C));
-        TRY(be->matmul_fwd(cx, fch, ln2, p->fcw + lc * 4 * C, p->fcb + lc * 4, (int)BT, (int)C, (int)(4 * C)));
-        TRY(be->gelu_fwd(cx, fchg, fch, BT * 4 * C));
-        TRY(be->matmul_fwd(cx, fcproj, fchg, p->fcprojw + lc * 4 * C, p->fcprojb + lc, (int)BT, (int)(4 * C), (int)C));
+        TRY(be->matmul_fwd(cx, fch, ln2, p->fcw + lf * C, p->fcb + lf, (int)BT, (int)C, (int)F));
+        TRY(be->gelu_fwd(cx, fchg, fch, BT * F));
+        TRY(be->matmul_fwd(cx, fcproj, fchg, p->fcprojw + lc * F, p->fcprojb + lc, (int)BT, (int)F, (int)C));
         TRY(be->residual_fwd(cx, res3, res2, fcproj, BT * C));
         x = res3;
     }
@@ -456,7 +479,7 @@ et_status et_gpt_backward(et_gpt *m, float loss_scale)
     et_gpt_params *p, *g;
     et_gpt_acts *a;
     et_gpt_act_grads *d;
-    size_t BT, C, NH, Vp, V;
+    size_t BT, C, NH, Vp, V, A, F, S, W;
     int B, T, l;
     float *dout, *din;
     if (!m) return ET_ERR_INVALID;
@@ -465,6 +488,8 @@ et_status et_gpt_backward(et_gpt *m, float loss_scale)
     B = m->fwd_B; T = m->fwd_T;
     BT = (size_t)B * T; C = (size_t)m->cfg.channels; NH = (size_t)m->cfg.heads;
     Vp = (size_t)m->cfg.vocab_padded; V = (size_t)m->cfg.vocab;
+    A = (size_t)et_gpt_attn_width(&m->cfg); F = (size_t)et_gpt_ffn_width(&m->cfg);
+    att_sizes(be, B, T, (int)NH, &S, &W);
 
     /* loss = mean over B*T positions, scaled for gradient accumulation */
     TRY(be->zero(cx, d->dlogits, BT * Vp));
@@ -479,40 +504,42 @@ et_status et_gpt_backward(et_gpt *m, float loss_scale)
                           a->residual3 + (size_t)(m->cfg.layers - 1) * BT * C, p->lnfw,
                           a->lnf_mean, a->lnf_rstd, (int)BT, (int)C));
     for (l = m->cfg.layers - 1; l >= 0; l--) {
-        size_t o = (size_t)l, lc = (size_t)l * C;
+        size_t o = (size_t)l, lc = (size_t)l * C, la = (size_t)l * A, lf = (size_t)l * F;
         const float *x = l == 0 ? a->encoded : a->residual3 + (o - 1) * BT * C;
         float *ln1 = a->ln1 + o * BT * C, *ln1m = a->ln1_mean + o * BT, *ln1r = a->ln1_rstd + o * BT;
-        float *qkv = a->qkv + o * BT * 3 * C, *atty = a->atty + o * BT * C;
-        float *att = a->att + o * B * NH * T * T;
+        float *qkv = a->qkv + o * BT * 3 * A, *atty = a->atty + o * BT * A;
+        const float *pre = a->preatt + o * S, *att = a->att + o * S;
         float *res2 = a->residual2 + o * BT * C;
         float *ln2 = a->ln2 + o * BT * C, *ln2m = a->ln2_mean + o * BT, *ln2r = a->ln2_rstd + o * BT;
-        float *fch = a->fch + o * BT * 4 * C, *fchg = a->fch_gelu + o * BT * 4 * C;
+        float *fch = a->fch + o * BT * F, *fchg = a->fch_gelu + o * BT * F;
         float *tmp;
         /* residual3 = residual2 + fcproj(gelu(fc(ln2(residual2)))) */
         TRY(be->copy(cx, d->dres2, dout, BT * C));
-        TRY(be->zero(cx, d->dfch_gelu, BT * 4 * C));
-        TRY(be->matmul_bwd(cx, d->dfch_gelu, g->fcprojw + lc * 4 * C, g->fcprojb + lc, dout, fchg,
-                           p->fcprojw + lc * 4 * C, (int)BT, (int)(4 * C), (int)C));
-        TRY(be->zero(cx, d->dfch, BT * 4 * C));
-        TRY(be->gelu_bwd(cx, d->dfch, fch, d->dfch_gelu, BT * 4 * C));
+        TRY(be->zero(cx, d->dfch_gelu, BT * F));
+        TRY(be->matmul_bwd(cx, d->dfch_gelu, g->fcprojw + lc * F, g->fcprojb + lc, dout, fchg,
+                           p->fcprojw + lc * F, (int)BT, (int)F, (int)C));
+        TRY(be->zero(cx, d->dfch, BT * F));
+        TRY(be->gelu_bwd(cx, d->dfch, fch, d->dfch_gelu, BT * F));
         TRY(be->zero(cx, d->dln, BT * C));
-        TRY(be->matmul_bwd(cx, d->dln, g->fcw + lc * 4 * C, g->fcb + lc * 4, d->dfch, ln2,
-                           p->fcw + lc * 4 * C, (int)BT, (int)C, (int)(4 * C)));
+        TRY(be->matmul_bwd(cx, d->dln, g->fcw + lf * C, g->fcb + lf, d->dfch, ln2,
+                           p->fcw + lf * C, (int)BT, (int)C, (int)F));
         TRY(be->layernorm_bwd(cx, d->dres2, g->ln2w + lc, g->ln2b + lc, d->dln, res2,
                               p->ln2w + lc, ln2m, ln2r, (int)BT, (int)C));
         /* residual2 = x + attproj(attention(qkv(ln1(x)))) */
         TRY(be->copy(cx, din, d->dres2, BT * C));
-        TRY(be->zero(cx, d->datty, BT * C));
-        TRY(be->matmul_bwd(cx, d->datty, g->attprojw + lc * C, g->attprojb + lc, d->dres2, atty,
-                           p->attprojw + lc * C, (int)BT, (int)C, (int)C));
-        TRY(be->zero(cx, d->dqkv, BT * 3 * C));
-        TRY(be->zero(cx, d->dpreatt, (size_t)B * NH * T * T));
-        TRY(be->zero(cx, d->datt, (size_t)B * NH * T * T));
-        TRY(be->attention_bwd(cx, d->dqkv, d->dpreatt, d->datt, d->datty, qkv, att, B, T,
-                              (int)C, (int)NH));
+        TRY(be->zero(cx, d->datty, BT * A));
+        TRY(be->matmul_bwd(cx, d->datty, g->attprojw + lc * A, g->attprojb + lc, d->dres2, atty,
+                           p->attprojw + lc * A, (int)BT, (int)A, (int)C));
+        TRY(be->zero(cx, d->dqkv, BT * 3 * A));
+        if (W) {
+            TRY(be->zero(cx, d->dpreatt, W));
+            TRY(be->zero(cx, d->datt, W));
+        }
+        TRY(be->attention_bwd(cx, d->dqkv, d->dpreatt, d->datt, d->datty, qkv, pre, att, atty, B,
+                              T, (int)A, (int)NH));
         TRY(be->zero(cx, d->dln, BT * C));
-        TRY(be->matmul_bwd(cx, d->dln, g->qkvw + lc * 3 * C, g->qkvb + lc * 3, d->dqkv, ln1,
-                           p->qkvw + lc * 3 * C, (int)BT, (int)C, (int)(3 * C)));
+        TRY(be->matmul_bwd(cx, d->dln, g->qkvw + la * 3 * C, g->qkvb + la * 3, d->dqkv, ln1,
+                           p->qkvw + la * 3 * C, (int)BT, (int)C, (int)(3 * A)));
         TRY(be->layernorm_bwd(cx, din, g->ln1w + lc, g->ln1b + lc, d->dln, x, p->ln1w + lc,
                               ln1m, ln1r, (int)BT, (int)C));
         tmp = dout; dout = din; din = tmp;

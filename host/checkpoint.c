@@ -36,6 +36,7 @@
 
 #define ET__HDR_BYTES 192u     /* edgetrain header */
 #define ET__HDR_CRC_AT 188u    /* u32 CRC of header bytes [0, 188) */
+#define ET__WIDTHS_AT 136u     /* version 2: i32 head_dim, i32 ffn */
 #define ET__ENTRY_BYTES 64u    /* one tensor-table entry */
 #define ET__NAME_BYTES 24u     /* NUL-padded name inside an entry */
 #define ET__ALIGN 64u          /* every section starts at a multiple of this */
@@ -117,9 +118,13 @@ static void et__cfg_fields(const et_gpt_config *c, int v[6])
 static uint64_t et__nparams_floor(const et_gpt_config *c)
 {
     uint64_t C = (uint64_t)c->channels;
+    uint64_t A = c->head_dim ? et__sat_mul((uint64_t)c->heads, (uint64_t)c->head_dim) : C;
+    uint64_t F = c->ffn ? (uint64_t)c->ffn : 4u * C;
     uint64_t n = et__sat_mul((uint64_t)c->vocab_padded, C);
     n = et__sat_add(n, et__sat_mul((uint64_t)c->context, C));
-    return et__sat_add(n, et__sat_mul(et__sat_mul(12u * C, C), (uint64_t)c->layers));
+    /* per layer: qkv 3AC + attproj AC + fc and fcproj 2FC (12 C^2 for GPT-2) */
+    return et__sat_add(n, et__sat_mul(et__sat_mul(et__sat_add(4u * A, 2u * F), C),
+                                      (uint64_t)c->layers));
 }
 
 /* Range checks a config read from (or about to be written to) @p path, where vocab_padded
@@ -139,7 +144,13 @@ static et_status et__cfg_check(const char *path, const char *what, const et_gpt_
                                 "%s: %s field '%s' is %d, expected 1..%d", path, what,
                                 et__cfg_names[i], v[i], ET__DIM_MAX);
     }
-    if (cfg->channels % cfg->heads != 0)
+    if (cfg->head_dim < 0 || cfg->head_dim > ET__DIM_MAX || cfg->ffn < 0 || cfg->ffn > ET__DIM_MAX)
+        return et_error_set(err, bad, "%s: %s field '%s' is %d, expected 0..%d", path, what,
+                            cfg->head_dim < 0 || cfg->head_dim > ET__DIM_MAX ? "head_dim" : "ffn",
+                            cfg->head_dim < 0 || cfg->head_dim > ET__DIM_MAX ? cfg->head_dim
+                                                                              : cfg->ffn,
+                            ET__DIM_MAX);
+    if (!cfg->head_dim && cfg->channels % cfg->heads != 0)
         return et_error_set(err, bad,
                             "%s: %s field 'channels' (%d) is not a multiple of 'heads' (%d)",
                             path, what, cfg->channels, cfg->heads);
@@ -149,9 +160,10 @@ static et_status et__cfg_check(const char *path, const char *what, const et_gpt_
                             path, what, cfg->vocab_padded, cfg->vocab);
     chk.vocab_padded = 0;
     if (et_gpt_config_check(&chk) != ET_OK)
-        return et_error_set(err, bad, "%s: %s config (V=%d, maxT=%d, L=%d, NH=%d, C=%d) "
-                            "rejected by et_gpt_config_check", path, what, cfg->vocab,
-                            cfg->context, cfg->layers, cfg->heads, cfg->channels);
+        return et_error_set(err, bad, "%s: %s config (V=%d, maxT=%d, L=%d, NH=%d, C=%d, "
+                            "head_dim=%d, ffn=%d) rejected by et_gpt_config_check", path, what,
+                            cfg->vocab, cfg->context, cfg->layers, cfg->heads, cfg->channels,
+                            cfg->head_dim, cfg->ffn);
     *pad_out = chk.vocab_padded;
     return ET_OK;
 }
@@ -469,10 +481,15 @@ static int et__emit_ckpt(et__writer *w, const void *ctx)
     const et_ckpt *c = j->c;
     uint8_t hdr[ET__HDR_BYTES], ent[ET__ENTRY_BYTES];
     et_tensor_info info[ET_GPT_NTENSORS];
-    int v[6], i, d;
+    int v[6], i, d, gpt2 = et_gpt_config_is_gpt2(&j->cfg);
     memset(hdr, 0, sizeof hdr);
     memcpy(hdr, ET_CKPT_MAGIC, 8);
-    et__put_u32(hdr + 8, ET_CKPT_VERSION);
+    /* GPT-2 shapes stay version 1, byte for byte what older builds wrote and read */
+    et__put_u32(hdr + 8, gpt2 ? ET_CKPT_VERSION_GPT2 : ET_CKPT_VERSION);
+    if (!gpt2) {
+        et__put_u32(hdr + ET__WIDTHS_AT, (uint32_t)et_gpt_head_dim(&j->cfg));
+        et__put_u32(hdr + ET__WIDTHS_AT + 4, (uint32_t)et_gpt_ffn_width(&j->cfg));
+    }
     et__put_u32(hdr + 12, ET__HDR_BYTES);
     et__put_u32(hdr + 16, j->flags);
     et__put_u32(hdr + 20, ET_GPT_NTENSORS);
@@ -532,7 +549,7 @@ static et_status et__save_cfg(const char *path, const et_gpt_config *in, et_gpt_
                             "%d (vocab %d rounded up to 64)", path, in->vocab_padded, pad,
                             in->vocab);
     *out = *in;
-    out->vocab_padded = pad;
+    et_gpt_config_check(out); /* passed above; derives Vp, writes GPT-2 widths as 0 */
     if (et__nparams_floor(out) > (uint64_t)(SIZE_MAX / 8))
         return et_error_set(err, ET_ERR_INVALID, "%s: cannot save: config too large", path);
     *nparams = et__nparams(out, NULL);
@@ -634,10 +651,10 @@ static et_status et__ckpt_header(const char *path, const uint8_t *h, uint64_t fs
     uint64_t stored[7], want[7];
     int pad = 0, i;
     et_status s;
-    if (version != ET_CKPT_VERSION)
+    if (version != ET_CKPT_VERSION_GPT2 && version != ET_CKPT_VERSION)
         return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: checkpoint format version %u is not "
-                            "supported (this build reads version %d)", path, version,
-                            ET_CKPT_VERSION);
+                            "supported (this build reads versions %d and %d)", path, version,
+                            ET_CKPT_VERSION_GPT2, ET_CKPT_VERSION);
     if (hcrc != want_crc)
         return et_error_set(err, ET_ERR_CRC, "%s: header checksum mismatch: stored 0x%08x, "
                             "computed 0x%08x (the header is corrupt)", path, hcrc, want_crc);
@@ -664,7 +681,7 @@ static et_status et__ckpt_header(const char *path, const uint8_t *h, uint64_t fs
                             path, nt, ET_GPT_NTENSORS);
     for (i = 52; i < 56; i++)
         if (h[i]) goto reserved;
-    for (i = 136; i < (int)ET__HDR_CRC_AT; i++)
+    for (i = version == ET_CKPT_VERSION ? (int)ET__WIDTHS_AT + 8 : 136; i < (int)ET__HDR_CRC_AT; i++)
         if (h[i]) goto reserved;
     cfg->vocab = et__get_i32(h + 24);
     cfg->vocab_padded = et__get_i32(h + 28);
@@ -672,11 +689,21 @@ static et_status et__ckpt_header(const char *path, const uint8_t *h, uint64_t fs
     cfg->layers = et__get_i32(h + 36);
     cfg->heads = et__get_i32(h + 40);
     cfg->channels = et__get_i32(h + 44);
+    cfg->head_dim = cfg->ffn = 0;
+    if (version == ET_CKPT_VERSION) { /* both widths stored, each positive */
+        cfg->head_dim = et__get_i32(h + ET__WIDTHS_AT);
+        cfg->ffn = et__get_i32(h + ET__WIDTHS_AT + 4);
+        if (cfg->head_dim <= 0 || cfg->ffn <= 0)
+            return et_error_set(err, ET_ERR_RANGE, "%s: version 2 header field '%s' is %d, "
+                                "expected 1..%d", path, cfg->head_dim <= 0 ? "head_dim" : "ffn",
+                                cfg->head_dim <= 0 ? cfg->head_dim : cfg->ffn, ET__DIM_MAX);
+    }
     if ((s = et__cfg_check(path, "header", cfg, 0, &pad, ET_ERR_RANGE, err)) != ET_OK) return s;
     if (cfg->vocab_padded != pad)
         return et_error_set(err, ET_ERR_RANGE, "%s: header field 'vocab_padded' is %d, expected "
                             "%d (vocab %d rounded up to 64)", path, cfg->vocab_padded, pad,
                             cfg->vocab);
+    et_gpt_config_check(cfg); /* passed above: stores GPT-2 widths as 0 */
     *step = et__get_i32(h + 48);
     if (*step < 0)
         return et_error_set(err, ET_ERR_RANGE, "%s: header field 'step' is %d, expected >= 0",
@@ -845,6 +872,12 @@ et_status et_llmc_save(const char *path, const et_gpt_config *cfg, const float *
                             path ? path : "(null path)", !path ? "path" : !cfg ? "config"
                             : "params");
     if ((s = et__save_cfg(path, cfg, &j.cfg, &j.n, err)) != ET_OK) return s;
+    if (!et_gpt_config_is_gpt2(&j.cfg))
+        return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: cannot save as llm.c: this model has "
+                            "head_dim %d and ffn %d, but llm.c's GPT-2 format has no field for "
+                            "them (it implies head_dim = channels / heads and ffn = 4 x channels "
+                            "= %d); keep it as an edgetrain checkpoint", path,
+                            et_gpt_head_dim(&j.cfg), et_gpt_ffn_width(&j.cfg), 4 * j.cfg.channels);
     j.params = params;
     return et__save_atomic(path, et__emit_llmc, &j, 0, err);
 }

@@ -5,9 +5,11 @@
  * written), evaluate the fp32 model, calibrate (W8A8: a min/max pass and a histogram
  * pass over the same batches, on a float model that keeps every layer's activations),
  * quantize, save atomically, load the saved file back and evaluate that, so the
- * figures are those of the file a user gets. Deliberately avoids: changing the input
- * file, and evaluating on the calibration windows (calibration reads the training
- * shard beside --data unless told otherwise).
+ * figures are those of the file a user gets. Magnitude pruning, low-rank and compact
+ * inputs go to the compact path instead (compress_compact.c: low-rank -> prune ->
+ * fine-tune -> W8A8, each stage run from its compact storage). Deliberately avoids:
+ * changing the input file, and evaluating on the calibration windows (calibration reads
+ * the training shard beside --data unless told otherwise).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -159,45 +161,17 @@ static void stage_fp32(et_compress_stage *st, const char *name, const et_ckpt *c
     st->tok_s = tok_s;
 }
 
-/* bytes of the int8 blob if the pruned block matrices were stored N:M-packed as int8
- * values + positions (the dense blob minus those matrices plus their packed form) */
-static size_t compact_int8_bytes(const et_gpt_config *cfg, size_t blob, const et_prune_spec *p)
-{
-    et_tensor_info t[ET_GPT_NTENSORS];
-    size_t b = blob;
-    int k;
-    if (p->kind != 2) return 0;
-    et_gpt_tensors(cfg, t);
-    for (k = 0; k < ET_PRUNE_NMATS; k++) {
-        const et_tensor_info *ti = &t[et_prune_gpt_tensors[k]];
-        int rows = ti->shape[0] * ti->shape[1], cols = ti->shape[2];
-        b -= ti->count;
-        b += et_prune_nm_value_count(rows, cols, p->N, p->M) + et_prune_nm_index_bytes(rows, cols, p->N, p->M);
-    }
-    return b;
-}
-
-static void prune_name(char *buf, size_t cap, const et_compress_opts *o)
-{
-    char what[40], ft[40] = "";
-    if (o->prune.kind == 2) snprintf(what, sizeof what, "pruned %d:%d", o->prune.N, o->prune.M);
-    else snprintf(what, sizeof what, "pruned %.0f%%", 100.0 * o->prune.sparsity);
-    if (o->ft.steps > 0) snprintf(ft, sizeof ft, " +%d ft", o->ft.steps);
-    snprintf(buf, cap, "%s%s", what, ft);
-}
-
 et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error *err)
 {
     et_ckpt c;
     et_qmodel q, back;
-    et_runtime rt;
+    et_runtime rt, srt;
     et_qruntime qrt;
     uint16_t *val = NULL, *cal = NULL;
     size_t nval = 0, ncal = 0;
     float *lo = NULL, *hi = NULL, loss;
-    uint8_t *mask = NULL;
     double sec;
-    int nb, have_rt = 0, have_qrt = 0, fin = 0;
+    int nb, have_rt = 0, have_qrt = 0, have_srt = 0, fin = 0;
     char calpath[1024], pname[96] = "";
     et_status s;
     memset(&c, 0, sizeof c);
@@ -208,22 +182,26 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
         return et_error_set(err, ET_ERR_INVALID, "--model, --data and --out are required");
     if (o->quant != 0 && o->quant != ET_QMODE_W8A8 && o->quant != ET_QMODE_W8A32)
         return et_error_set(err, ET_ERR_INVALID, "--quant must be w8a8 or w8a32");
-    if (!o->quant && !o->prune.kind && !o->lowrank.kind)
-        return et_error_set(err, ET_ERR_INVALID, "no pass asked for (--quant w8a8|w8a32, --prune 0.5|2:4, "
+    if (!o->quant && !o->prune.kind && !o->lowrank.kind && !o->sprune.kind)
+        return et_error_set(err, ET_ERR_INVALID, "no pass asked for (--quant w8a8|w8a32, --prune 0.5|2:4|heads=N, "
                             "--lowrank energy=0.9|params=0.5)");
-    if (o->prune.kind && o->lowrank.kind)
-        return et_error_set(err, ET_ERR_INVALID, "--lowrank and --prune do not combine (pruning the product "
-                            "would undo the factorization); either can go with --quant");
+    if (o->sprune.kind && (o->prune.kind || o->lowrank.kind))
+        return et_error_set(err, ET_ERR_INVALID, "structured pruning (heads=, ffn=, neurons=) goes with --quant only, "
+                            "not with magnitude pruning or --lowrank");
     if (o->B <= 0 || o->T <= 0 || o->calib_batches <= 0 || !(o->pct > 0.5f && o->pct <= 1.0f))
         return et_error_set(err, ET_ERR_INVALID, "batch, sequence and calibration batches must be positive "
                             "and the percentile in (50, 100]");
     if (et_qmodel_probe(o->model))
         return et_error_set(err, ET_ERR_INVALID, "%s is already a quantized model; compress takes an fp32 "
                             "checkpoint (edgetrain, llm.c or pruned)", o->model);
-    if (et_sparse_probe(o->model)) s = et_sparse_load(o->model, &c, NULL, err);
-    else s = et_model_load(o->model, &c, err);
+    if (o->sprune.kind && et_sparse_probe(o->model))
+        return et_error_set(err, ET_ERR_INVALID, "%s is a compact (magnitude-pruned or factored) model; structured "
+                            "pruning takes a dense fp32 checkpoint (edgetrain or llm.c)", o->model);
+    /* magnitude pruning, low-rank and compact inputs run on the compact path */
+    if (o->prune.kind || o->lowrank.kind || et_sparse_probe(o->model)) return et_compress_compact(o, r, err);
+    s = et_model_load(o->model, &c, err);
     if (s != ET_OK) return s;
-    if (o->T > c.cfg.context || (o->prune.kind && o->ft.steps > 0 && o->ft.T > c.cfg.context)) {
+    if (o->T > c.cfg.context || (o->sprune.kind && o->ft.steps > 0 && o->ft.T > c.cfg.context)) {
         s = et_error_set(err, ET_ERR_RANGE, "sequence length %d exceeds the model's context %d",
                          o->T > c.cfg.context ? o->T : o->ft.T, c.cfg.context);
         goto out;
@@ -231,7 +209,8 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     if ((s = read_tokens(o->data, c.cfg.vocab, &val, &nval, "evaluation", o->T, err)) != ET_OK) goto out;
     if (o->calib_data) snprintf(calpath, sizeof calpath, "%s", o->calib_data);
     else default_calib(o->data, calpath, sizeof calpath);
-    if ((o->quant == ET_QMODE_W8A8 || (o->prune.kind && o->ft.steps > 0) || o->lowrank.aware) &&
+    if ((o->quant == ET_QMODE_W8A8 || (o->sprune.kind && o->ft.steps > 0) ||
+         (o->sprune.kind && !o->sprune.weights)) &&
         (s = read_tokens(calpath, c.cfg.vocab, &cal, &ncal, o->quant == ET_QMODE_W8A8 ? "calibration" : "fine-tuning",
                          o->quant == ET_QMODE_W8A8 ? o->T : o->ft.T, err)) != ET_OK)
         goto out;
@@ -248,68 +227,25 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     r->eval_tokens = (size_t)nb * o->B * o->T;
     if (o->progress) fprintf(o->progress, "fp32: val loss %.4f\n", loss);
     snprintf(r->calib, sizeof r->calib, "none");
-    /* pruning (+ fine-tune with the masks held) */
-    if (o->prune.kind) {
+    /* structured pruning: heads and MLP neurons removed, the model shrunk (+ fine-tune) */
+    if (o->sprune.kind) {
         et_compress_stage *st;
-        mask = malloc(et_prune_mask_bytes(c.nparams));
-        if (!mask) { s = et_error_set(err, ET_ERR_NOMEM, "out of memory"); goto out; }
-        if ((s = et_compress_prune(&c.cfg, c.params, &o->prune, &o->ft, cal, ncal, mask, err)) != ET_OK) goto out;
-        et_gpt_set_params(&rt.model, c.params);
-        if ((s = et_eval_windows(et_fwd_gpt, &rt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
+        int nh0 = c.cfg.heads, f0 = c.cfg.ffn ? c.cfg.ffn : 4 * c.cfg.channels;
+        if ((s = et_compress_struct(&c, &o->sprune, &o->ft, cal, ncal, o->B, o->T, o->threads, err)) != ET_OK ||
+            (s = et_runtime_open(&srt, "cpu", &c.cfg, o->B, o->T, ET_GPT_INFER, o->threads, err)) != ET_OK)
+            goto out;
+        have_srt = 1;
+        et_gpt_set_params(&srt.model, c.params);
+        if ((s = et_eval_windows(et_fwd_gpt, &srt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
                                  err)) != ET_OK)
             goto out;
-        prune_name(pname, sizeof pname, o);
+        snprintf(pname, sizeof pname, "heads %d->%d, MLP %d->%d", nh0, c.cfg.heads, f0, et_gpt_ffn_width(&c.cfg));
+        if (o->ft.steps > 0) snprintf(pname + strlen(pname), sizeof pname - strlen(pname), " +%d ft", o->ft.steps);
         st = &r->st[r->n++];
-        stage_fp32(st, pname, &c, 0, rt.plan.total, loss, 0.0);
-        st->params = et_prune_count(mask, c.nparams);
-        st->weight_bytes = et_sparse_payload_bytes(&c.cfg, mask, &o->prune);
-        st->dense_kernels = 1;
-        if (o->progress) fprintf(o->progress, "%s: val loss %.4f\n", pname, loss);
-        if (!o->quant) {
-            if ((s = et_sparse_save(o->out, &c.cfg, c.params, mask, &o->prune, c.tokenizer, c.tokenizer_bytes,
-                                    err)) != ET_OK)
-                goto out;
-            st->file_bytes = file_size(o->out);
-            fin = r->n - 1;
-        }
-    }
-    /* low-rank MLP matrices */
-    if (o->lowrank.kind) {
-        et_compress_stage *st;
-        size_t fact = 0;
-        float *sc = NULL;
-        if (o->lowrank.aware) {
-            sc = malloc(sizeof(float) * (size_t)c.cfg.layers * 5 * c.cfg.channels);
-            if (!sc) { s = et_error_set(err, ET_ERR_NOMEM, "out of memory"); goto out; }
-            if ((s = et_lowrank_act_scales(&c.cfg, c.params, cal, ncal, o->B, o->T, o->calib_batches, o->threads,
-                                           sc, err)) != ET_OK) {
-                free(sc);
-                goto out;
-            }
-        }
-        s = et_compress_lowrank(&c.cfg, c.params, &o->lowrank, sc, &fact, err);
-        free(sc);
-        if (s != ET_OK) goto out;
-        et_gpt_set_params(&rt.model, c.params);
-        if ((s = et_eval_windows(et_fwd_gpt, &rt.model, val, nval, o->B, o->T, r->eval_batches, &loss, &sec, &nb,
-                                 err)) != ET_OK)
-            goto out;
-        snprintf(pname, sizeof pname, "low-rank MLP %s=%g%s", o->lowrank.kind == 1 ? "energy"
-                 : o->lowrank.kind == 2 ? "params" : "rank", (double)o->lowrank.value,
-                 o->lowrank.aware ? " (activation-aware)" : "");
-        st = &r->st[r->n++];
-        stage_fp32(st, pname, &c, 0, rt.plan.total, loss, 0.0);
-        st->params = fact;
-        st->weight_bytes = fact * sizeof(float);
-        st->dense_kernels = 1;
-        st->factored = 1;
+        stage_fp32(st, pname, &c, 0, srt.plan.total, loss, 0.0);
         if (o->progress) fprintf(o->progress, "%s: val loss %.4f\n", pname, loss);
         if (!o->quant) {
             et_ckpt w = c;
-            w.adam_m = w.adam_v = NULL;
-            w.train_state = NULL;
-            w.train_state_bytes = 0;
-            w.step = 0;
             if ((s = et_ckpt_save(o->out, &w, err)) != ET_OK) goto out;
             st->file_bytes = file_size(o->out);
             fin = r->n - 1;
@@ -362,9 +298,8 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
             memset(st, 0, sizeof *st);
             snprintf(st->name, sizeof st->name, "%s%s%s", pname, pname[0] ? " + " : "",
                      o->quant == ET_QMODE_W8A8 ? "int8 w8a8" : "int8 w8a32");
-            st->params = (o->prune.kind || o->lowrank.kind) ? r->st[r->n - 2].params : c.nparams;
+            st->params = o->sprune.kind ? r->st[r->n - 2].params : c.nparams;
             st->weight_bytes = back.blob_bytes;
-            st->compact_bytes = o->prune.kind ? compact_int8_bytes(&c.cfg, back.blob_bytes, &o->prune) : 0;
             st->file_bytes = file_size(o->out);
             st->ram_bytes = back.blob_bytes + qrt.plan;
             st->loss = loss;
@@ -375,25 +310,31 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     /* speed: rounds alternate between the models and each keeps its best, so a
      * machine shared with other work favours neither */
     {
-        double best[2] = {0.0, 0.0};
+        /* models timed: 0 fp32, 1 the structurally pruned model (smaller: its own
+         * speed), 2 int8 */
+        double best[3] = {0.0, 0.0, 0.0};
         int round, k, i;
-        et_gpt_set_params(&rt.model, c.params); /* fp32 (pruned or not): same dense kernels */
+        void *mdl[3];
+        mdl[0] = &rt.model; mdl[1] = &srt.model; mdl[2] = &qrt.model;
         for (round = 0; round < SPEED_ROUNDS; round++)
-            for (k = 0; k < 1 + have_qrt; k++) {
+            for (k = 0; k < 3; k++) {
                 float l;
-                if ((s = et_eval_windows(k ? et_fwd_qgpt : et_fwd_gpt, k ? (void *)&qrt.model : (void *)&rt.model,
-                                         val, nval, o->B, o->T, SPEED_BATCHES, &l, &sec, &nb, err)) != ET_OK)
+                if ((k == 1 && !have_srt) || (k == 2 && !have_qrt)) continue;
+                if ((s = et_eval_windows(k == 2 ? et_fwd_qgpt : et_fwd_gpt, mdl[k], val, nval, o->B, o->T,
+                                         SPEED_BATCHES, &l, &sec, &nb, err)) != ET_OK)
                     goto out;
                 if ((double)nb * o->B * o->T / sec > best[k]) best[k] = (double)nb * o->B * o->T / sec;
             }
-        for (i = 0; i < r->n; i++) r->st[i].tok_s = (have_qrt && i == fin) ? best[1] : best[0];
+        for (i = 0; i < r->n; i++)
+            r->st[i].tok_s = (have_qrt && i == fin) ? best[2] : (have_srt && i > 0) ? best[1] : best[0];
         r->speed_rounds = SPEED_ROUNDS;
         r->speed_batches = SPEED_BATCHES;
         r->final = fin;
         if (o->progress) {
             fprintf(o->progress, "speed (best of %d rounds of %d batches): fp32 %.0f tok/s", SPEED_ROUNDS,
                     SPEED_BATCHES, best[0]);
-            if (have_qrt) fprintf(o->progress, ", %s %.0f tok/s", r->st[fin].name, best[1]);
+            if (have_srt) fprintf(o->progress, ", %s %.0f tok/s", r->st[1].name, best[1]);
+            if (have_qrt) fprintf(o->progress, ", %s %.0f tok/s", r->st[fin].name, best[2]);
             fprintf(o->progress, "\n");
         }
     }
@@ -402,8 +343,8 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
     s = et_compress_report_write(r, err);
 out:
     if (have_rt) et_runtime_close(&rt);
+    if (have_srt) et_runtime_close(&srt);
     if (have_qrt) et_qruntime_close(&qrt);
-    free(mask);
     free(lo);
     free(hi);
     free(val);
@@ -413,3 +354,13 @@ out:
     et_ckpt_free(&c);
     return s;
 }
+
+// --- shared with the compact path (compress_compact.c)
+
+et_status et_compress_read_tokens(const char *path, int V, uint16_t **t, size_t *n, const char *what, int T,
+                                  et_error *err)
+{
+    return read_tokens(path, V, t, n, what, T, err);
+}
+
+void et_compress_default_calib(const char *data, char *buf, size_t cap) { default_calib(data, buf, cap); }

@@ -1,7 +1,7 @@
 /* compress_lowrank.c - the low-rank pass on the host: each block's MLP matrices (fc,
- * fcproj) become their truncated-SVD product at a rank chosen by energy, parameter
- * share or fixed. The product is written back dense (so every fp32 path runs it); the
- * report counts the factored form's parameters.
+ * fcproj) become their truncated-SVD factors A (OC,r) and B (r,K) at a rank chosen by
+ * energy, parameter share or fixed, which the compact model stores and runs as two
+ * smaller matmuls (et_cgpt.h).
  * The activation-aware variant (ASVD) scales each input channel by sqrt(mean |x_k|)
  * from calibration batches before the SVD and unscales the factor after.
  * Deliberately avoids: the attention matrices (the issue's figure is for the MLP) and
@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "et_compress.h"
+#include "et_cmodel.h"
 #include "et_lowrank.h"
 #include "et_runtime.h"
 
@@ -43,6 +43,9 @@ et_status et_lowrank_act_scales(const et_gpt_config *cfg, const float *params, c
     size_t pos = 0, C = (size_t)cfg->channels, L = (size_t)cfg->layers;
     double *acc = NULL;
     size_t count = 0, k;
+    if (cfg->head_dim || cfg->ffn) /* the scales are laid out for F = 4C */
+        return et_error_set(err, ET_ERR_UNSUPPORTED, "--lowrank-aware needs a GPT-2 shape; this model is "
+                            "structurally pruned (head_dim %d, ffn %d)", cfg->head_dim, cfg->ffn);
     et_status s;
     if (!tok || n < (size_t)T + 1)
         return et_error_set(err, ET_ERR_TRUNCATED, "the calibration set has %zu tokens; it needs at least %d",
@@ -86,79 +89,119 @@ out:
     return s;
 }
 
-et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_lowrank_spec *p,
-                              const float *scales, size_t *factored, et_error *err)
+et_status et_cmodel_lowrank(et_cmodel *m, const et_lowrank_spec *p, const float *scales, int multiple,
+                            et_error *err)
 {
-    static const int mats[2] = {10, 12}; /* fcw, fcprojw */
-    et_gpt_config c = *cfg;
+    static const int mats[2] = {ET_CLIN_FC, ET_CLIN_FCPROJ};
+    static const char *names[2] = {"fcw", "fcprojw"};
     et_tensor_info t[ET_GPT_NTENSORS];
-    size_t np, fact, bytes;
-    float *w = NULL, *A = NULL, *B = NULL, *s = NULL;
+    int L = m->cfg.layers, C = m->cfg.channels, k, l, n = 0;
+    size_t bytes;
+    float *s = NULL, **A = NULL, **B = NULL;
+    int *rank = NULL;
     void *mem = NULL;
     et_arena a;
-    int k, l, i;
     et_status st = ET_OK;
-    if (et_gpt_config_check(&c) != ET_OK || !p || p->kind < 1 || p->kind > 3)
-        return et_error_set(err, ET_ERR_INVALID, "invalid config or low-rank request");
-    np = et_gpt_tensors(&c, t);
-    fact = np;
-    bytes = et_lowrank_scaled_bytes(4 * c.channels, c.channels) + et_svd_bytes(4 * c.channels, c.channels) +
-            et_lowrank_scaled_bytes(4 * c.channels, c.channels) + (size_t)4 * c.channels * sizeof(float) + 64;
-    w = malloc(sizeof(float) * np);
-    A = malloc(sizeof(float) * (size_t)4 * c.channels * c.channels);
-    B = malloc(sizeof(float) * (size_t)4 * c.channels * c.channels);
-    s = malloc(sizeof(float) * (size_t)c.channels);
-    if (!w || !A || !B || !s || posix_memalign(&mem, ET_ALIGN, bytes) != 0) {
+    if (!p || p->kind < 1 || p->kind > 3) return et_error_set(err, ET_ERR_INVALID, "invalid low-rank request");
+    if (multiple < 1) multiple = 1;
+    et_gpt_tensors(&m->cfg, t);
+    for (bytes = 0, l = 0; l < L; l++)
+        for (k = 0; k < 2; k++) {
+            const et_cmodel_lin *d = &m->lin[l * ET_CGPT_LIN + mats[k]];
+            size_t b = et_lowrank_scaled_bytes(d->OC, d->K);
+            if (b > bytes) bytes = b;
+            if (d->OC > n) n = d->OC;
+            if (d->K > n) n = d->K;
+        }
+    bytes += 64;
+    s = malloc(sizeof(float) * (size_t)n); /* singular values: min(OC, K) at most */
+    n = 0;
+    A = calloc((size_t)L * 2, sizeof *A);
+    B = calloc((size_t)L * 2, sizeof *B);
+    rank = calloc((size_t)L * 2, sizeof *rank);
+    if (!s || !A || !B || !rank || posix_memalign(&mem, ET_ALIGN, bytes) != 0) {
         mem = NULL;
         st = et_error_set(err, ET_ERR_NOMEM, "out of memory for the low-rank pass");
         goto out;
     }
     et_arena_init(&a, mem, bytes);
-    memcpy(w, params, sizeof(float) * np);
-    for (k = 0; k < 2; k++) {
-        const et_tensor_info *ti = &t[mats[k]];
-        int OC = ti->shape[1], K = ti->shape[2], kmax = OC < K ? OC : K, r = 0;
-        for (l = 0; l < c.layers; l++) {
-            float *W = w + ti->offset + (size_t)l * OC * K;
-            const float *cs = scales ? scales + (size_t)l * 5 * c.channels + (k ? c.channels : 0) : NULL;
+    /* every factor first: the model changes only when all of them exist */
+    for (l = 0; l < L && st == ET_OK; l++)
+        for (k = 0; k < 2; k++) {
+            int i = l * ET_CGPT_LIN + mats[k], OC = m->lin[i].OC, K = m->lin[i].K, kmax = OC < K ? OC : K, r;
+            const float *W = m->params + t[mats[k] == ET_CLIN_FC ? 10 : 12].offset + (size_t)l * OC * K;
+            const float *cs = scales ? scales + (size_t)l * 5 * C + (k ? C : 0) : NULL;
+            A[n] = B[n] = NULL;
+            if (m->lin[i].rank) {
+                st = et_error_set(err, ET_ERR_INVALID, "%s of layer %d is already factored (rank %d)", names[k], l,
+                                  m->lin[i].rank);
+                break;
+            }
             if (p->kind == 1) {
-                if ((st = et_svd(W, OC, K, s, NULL, NULL, &a)) != ET_OK) break;
+                if ((st = et_svd(W, OC, K, s, NULL, NULL, &a)) != ET_OK) {
+                    et_error_set(err, st, "SVD of %s failed: %s", names[k], et_status_str(st));
+                    break;
+                }
                 r = et_lowrank_rank_energy(s, kmax, p->value);
             } else if (p->kind == 2) {
                 r = et_lowrank_rank_params(OC, K, p->value);
                 if (r < 1) {
                     st = et_error_set(err, ET_ERR_RANGE, "--lowrank params=%g leaves %s (%dx%d) no rank at all",
-                                      (double)p->value, ti->name, OC, K);
-                    goto out;
+                                      (double)p->value, names[k], OC, K);
+                    break;
                 }
             } else {
                 r = (int)p->value;
-            }
-            if (r > kmax) {
-                st = et_error_set(err, ET_ERR_RANGE, "rank %d is larger than %s (%dx%d) has (at most %d)", r,
-                                  ti->name, OC, K, kmax);
-                goto out;
-            }
-            if ((st = et_lowrank_factor_scaled(W, OC, K, r, cs, A, B, &a)) != ET_OK) break;
-            /* W = A . B, written back dense */
-            for (i = 0; i < OC; i++) {
-                int j, q;
-                for (j = 0; j < K; j++) {
-                    float v = 0.0f;
-                    for (q = 0; q < r; q++) v += A[(size_t)i * r + q] * B[(size_t)q * K + j];
-                    W[(size_t)i * K + j] = v;
+                if (r % multiple) {
+                    st = et_error_set(err, ET_ERR_RANGE, "--lowrank rank=%d with N:M pruning of M = %d: the rank "
+                                      "must be a multiple of %d (the factor A's rows are pruned in groups of %d)",
+                                      r, multiple, multiple, multiple);
+                    break;
                 }
             }
-            fact = fact - (size_t)OC * K + (size_t)r * (OC + K);
+            if (r > kmax) {
+                st = et_error_set(err, ET_ERR_RANGE, "rank %d is larger than %s (%dx%d) has (at most %d)", r, names[k],
+                                  OC, K, kmax);
+                break;
+            }
+            r -= r % multiple; /* N:M pruning of A (OC, r) needs r to be a multiple of M */
+            if (r < 1) {
+                st = et_error_set(err, ET_ERR_RANGE, "the rank of %s rounds down to 0 as a multiple of %d (N:M pruning "
+                                  "of its factor); ask for a larger share", names[k], multiple);
+                break;
+            }
+            rank[n] = r;
+            A[n] = malloc(sizeof(float) * (size_t)OC * r);
+            B[n] = malloc(sizeof(float) * (size_t)r * K);
+            n++;
+            if (!A[n - 1] || !B[n - 1]) {
+                st = et_error_set(err, ET_ERR_NOMEM, "out of memory for the factors");
+                break;
+            }
+            if ((st = et_lowrank_factor_scaled(W, OC, K, r, cs, A[n - 1], B[n - 1], &a)) != ET_OK) {
+                et_error_set(err, st, "low-rank factorization of %s failed: %s", names[k], et_status_str(st));
+                break;
+            }
         }
-        if (st != ET_OK) {
-            et_error_set(err, st, "low-rank factorization of %s failed: %s", ti->name, et_status_str(st));
-            goto out;
-        }
+    if (st == ET_OK) {
+        for (n = 0, l = 0; l < L; l++)
+            for (k = 0; k < 2; k++, n++) {
+                et_cmodel_lin *d = &m->lin[l * ET_CGPT_LIN + mats[k]];
+                d->rank = rank[n];
+                d->A = A[n];
+                d->B = B[n];
+                free(d->mW);
+                d->mW = NULL;
+            }
+        et_cmodel_sync(m);
+        n = 0;
     }
-    memcpy(params, w, sizeof(float) * np);
-    if (factored) *factored = fact;
+    while (n > 0) { n--; free(A[n]); free(B[n]); }
 out:
-    free(w); free(A); free(B); free(s); free(mem);
+    free(s);
+    free(mem);
+    free(A);
+    free(B);
+    free(rank);
     return st;
 }

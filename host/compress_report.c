@@ -69,20 +69,14 @@ static void markdown(sbuf *s, const et_compress_report *r)
                       x->tok_s / f->tok_s);
         }
     }
-    for (i = 0; i < r->n; i++) {
-        const et_compress_stage *x = &r->st[i];
-        if (x->factored)
-            sb_printf(s, "\n- %s: parameters and weight bytes count each MLP matrix as its factors A (OC x r) and "
-                         "B (r x K); the file stores their product dense and runs on the dense fp32 kernels.\n",
-                      x->name);
-        else if (x->dense_kernels)
-            sb_printf(s, "\n- %s: its file keeps the pruned matrices packed (weight bytes); loaded, they are "
-                         "unpacked and run on the dense fp32 kernels, so its tokens/s is the fp32 model's.\n", x->name);
-        if (x->compact_bytes)
-            sb_printf(s, "\n- %s: with the pruned matrices packed as int8 values + positions its weights would take "
-                         "%zu bytes (%.2fx smaller than fp32; computed, the file stores them dense).\n", x->name,
-                      x->compact_bytes, (double)r->st[0].weight_bytes / (double)x->compact_bytes);
-    }
+    for (i = 0; i < r->n; i++)
+        if (r->st[i].file_computed) {
+            sb_printf(s, "\nFile bytes of a stage that was not written (every one but the last) are the exact size "
+                         "its compact-model file would have. Every stage after the first runs on the compact path: "
+                         "its own storage and kernels (N:M and bitmap matrices read only their kept weights, "
+                         "factored layers run as two matmuls), so its tokens/s is measured, not inherited.\n");
+            break;
+        }
     sb_printf(s, "\nThe fp32 file is the input checkpoint as it is (it may hold AdamW state and a "
                  "tokenizer); weight bytes compare the weights alone.\n");
 }
@@ -113,11 +107,11 @@ static void json(sbuf *s, const et_compress_report *r)
         json_str(s, x->name);
         sb_printf(s, ", \"parameters\": %zu, \"weight_bytes\": %zu, \"file_bytes\": %zu, \"ram_bytes\": %zu, "
                      "\"val_loss\": %.6f, \"perplexity\": %.6f, \"tokens_per_s\": %.1f, "
-                     "\"loss_change_pct\": %.4f, \"weights_smaller\": %.4f, \"speedup\": %.4f, \"compact_bytes\": %zu, "
-                     "\"dense_kernels\": %s, \"written\": %s}%s\n",
+                     "\"loss_change_pct\": %.4f, \"weights_smaller\": %.4f, \"speedup\": %.4f, "
+                     "\"file_computed\": %s, \"written\": %s}%s\n",
                   x->params, x->weight_bytes, x->file_bytes, x->ram_bytes, x->loss, exp(x->loss), x->tok_s,
                   pct_change(x->loss, r->st[0].loss), (double)r->st[0].weight_bytes / (double)x->weight_bytes,
-                  x->tok_s / r->st[0].tok_s, x->compact_bytes, x->dense_kernels ? "true" : "false",
+                  x->tok_s / r->st[0].tok_s, x->file_computed ? "true" : "false",
                   i == r->final && i > 0 ? "true" : "false", i + 1 < r->n ? "," : "");
     }
     sb_printf(s, "  ]\n}\n");

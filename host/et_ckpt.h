@@ -41,8 +41,11 @@ typedef struct et_ckpt {
 
 /** First 8 bytes of an edgetrain checkpoint. */
 #define ET_CKPT_MAGIC "ETCKPT\0\0"
-/** Format version this build writes and reads. */
-#define ET_CKPT_VERSION 1
+/** Format versions this build reads and writes: 1 for GPT-2 shapes (what every build
+ *  since the first reads), 2 when head_dim or ffn differ from GPT-2's (structured
+ *  pruning; header bytes 136..143 hold them). */
+#define ET_CKPT_VERSION_GPT2 1
+#define ET_CKPT_VERSION 2
 /** llm.c's GPT-2 checkpoint magic and the only version read or written here (fp32). */
 #define ET_LLMC_MAGIC 20240326
 #define ET_LLMC_VERSION 3

@@ -1,6 +1,6 @@
 /* et_compress.h - the compress job: an fp32 checkpoint in, a compressed model and a
- * report (Markdown + JSON) out. Passes run in a fixed order (pruning, then
- * quantization); each is measured on the same evaluation windows, single- or
+ * report (Markdown + JSON) out. Passes run in a fixed order (low-rank, pruning,
+ * fine-tune, quantization); each is measured on the same evaluation windows, single- or
  * multi-threaded as asked, so the report's figures compare like with like. */
 #ifndef ET_COMPRESS_H
 #define ET_COMPRESS_H
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "et_host.h"
+#include "et_ckpt.h"
 #include "et_prune.h"
 #include "et_qgpt.h"
 
@@ -22,6 +23,25 @@ typedef struct et_prune_spec {
  *  outside [0, 1] or N >= M. */
 et_status et_prune_spec_parse(const char *s, et_prune_spec *p, et_error *err);
 
+/** A structured-pruning request (host/compress_struct.c): "heads=N" keeps N heads per
+ *  layer, "ffn=F" keeps F MLP neurons per layer, "neurons=S" removes the share S of them;
+ *  comma-joined to do both ("heads=2,neurons=0.5"). */
+typedef struct et_struct_spec {
+    int kind;      /**< 0 none, 1 structured */
+    int heads;     /**< heads kept per layer (0: all) */
+    int ffn;       /**< MLP neurons kept per layer (0: all, or from @p neurons) */
+    float neurons; /**< share of MLP neurons removed, in [0, 1) (0: none) */
+    int weights;   /**< score by weight norms; 0: by calibration activations (default) */
+    int calib_batches; /**< batches of calibration tokens for the activation scores */
+} et_struct_spec;
+
+/** 1 when @p s is a structured request (starts with heads=, ffn= or neurons=). */
+int et_struct_spec_probe(const char *s);
+
+/** Parses a structured request; ET_ERR_INVALID with a message for anything else, a
+ *  count below 1 or a share outside [0, 1). */
+et_status et_struct_spec_parse(const char *s, et_struct_spec *p, et_error *err);
+
 /** A low-rank request for the MLP matrices (fc, fcproj of every block):
  *  "energy=0.9" (keep that share of sum s_i^2), "params=0.5" (the factored pair within
  *  that share of the matrix's parameters) or "rank=R". */
@@ -33,16 +53,6 @@ typedef struct et_lowrank_spec {
 
 /** Parses a low-rank request; ET_ERR_INVALID with a message otherwise. */
 et_status et_lowrank_spec_parse(const char *s, et_lowrank_spec *p, et_error *err);
-
-/**
- * Replaces each MLP matrix W by its truncated-SVD product A.B (stored dense, so every
- * fp32 path runs it; the factored form is what the report counts).
- * @param[in,out] params   unchanged when this fails
- * @param[out]    factored parameters of the model with A and B in place of each W
- * @return ET_OK, ET_ERR_RANGE (a rank larger than a matrix has), ET_ERR_INVALID, ET_ERR_NOMEM
- */
-et_status et_compress_lowrank(const et_gpt_config *cfg, float *params, const et_lowrank_spec *p,
-                              const float *scales, size_t *factored, et_error *err);
 
 /**
  * Per-channel activation scales for the activation-aware variant: for every layer,
@@ -83,6 +93,20 @@ et_status et_compress_prune(const et_gpt_config *cfg, float *params, const et_pr
                             const et_finetune_opts *fo, const uint16_t *train, size_t n,
                             uint8_t *mask, et_error *err);
 
+/**
+ * Structured pruning: scores every head and MLP neuron (calibration activations over
+ * @p p->calib_batches windows of B x T tokens of @p cal, or weight norms), keeps the
+ * largest per layer, shrinks the model (c->cfg gets head_dim / ffn; c->params is
+ * replaced; AdamW and trainer state are dropped), then fine-tunes it for fo->steps
+ * (et_compress_prune's loop with nothing masked: the model is simply smaller).
+ * @param[in,out] c unchanged when this fails
+ * @return ET_OK, ET_ERR_RANGE (more heads or neurons than the model has), ET_ERR_INVALID,
+ *         ET_ERR_TRUNCATED (too few tokens), ET_ERR_NOMEM
+ */
+et_status et_compress_struct(et_ckpt *c, const et_struct_spec *p, const et_finetune_opts *fo,
+                             const uint16_t *cal, size_t ncal, int B, int T, int threads,
+                             et_error *err);
+
 typedef struct et_compress_opts {
     const char *model;      /**< fp32 checkpoint (edgetrain or llm.c) */
     const char *data;       /**< evaluation shard (validation tokens) */
@@ -96,8 +120,9 @@ typedef struct et_compress_opts {
     int eval_batches;       /**< <= 0: the whole evaluation shard */
     int threads;            /**< workers (1 gives single-thread figures) */
     et_prune_spec prune;    /**< pruning (kind 0: none), applied before quantization */
-    et_finetune_opts ft;    /**< fine-tune after pruning; reads the calibration shard */
-    et_lowrank_spec lowrank;/**< low-rank MLP (kind 0: none), before quantization; not with pruning */
+    et_finetune_opts ft;    /**< fine-tune after low-rank / pruning; reads the calibration shard */
+    et_lowrank_spec lowrank;/**< low-rank MLP (kind 0: none), the first pass */
+    et_struct_spec sprune;  /**< structured pruning (kind 0: none), first; not with --prune / --lowrank */
     FILE *progress;         /**< progress lines, or NULL */
 } et_compress_opts;
 
@@ -110,9 +135,7 @@ typedef struct et_compress_stage {
     size_t ram_bytes;    /**< weights + inference arena for B x T */
     float loss;          /**< mean validation loss */
     double tok_s;        /**< inference tokens/s over the evaluation */
-    size_t compact_bytes;/**< int8 + N:M: bytes with the pruned matrices packed (0: n/a) */
-    int dense_kernels;   /**< runs the dense fp32 kernels (its tok/s is fp32's) */
-    int factored;        /**< low-rank: weights counted factored, stored as the product */
+    int file_computed;   /**< not written: file_bytes is the size its file would have */
 } et_compress_stage;
 
 typedef struct et_compress_report {
@@ -140,5 +163,22 @@ et_status et_compress(const et_compress_opts *o, et_compress_report *r, et_error
 
 /** Writes the report as Markdown and JSON (atomically) to r->md_path and r->json_path. */
 et_status et_compress_report_write(const et_compress_report *r, et_error *err);
+
+/**
+ * The job when --prune or --lowrank is asked for, or the input is a compact model
+ * (host/compress_compact.c; et_compress hands it over): low-rank -> prune -> fine-tune
+ * -> int8 W8A8, every stage run and measured on the compact inference path, the last
+ * written as a compact-model file (et_sparse.h). Refuses --quant w8a32 and structured
+ * pruning with a message.
+ */
+et_status et_compress_compact(const et_compress_opts *o, et_compress_report *r, et_error *err);
+
+/** Reads a token shard for the job, refusing fewer than T+1 tokens and tokens outside
+ *  the vocabulary @p V with a message naming @p what ("evaluation", "calibration"). */
+et_status et_compress_read_tokens(const char *path, int V, uint16_t **t, size_t *n, const char *what, int T,
+                                  et_error *err);
+
+/** The calibration / fine-tuning shard by default: train.bin beside @p data if it exists, else @p data. */
+void et_compress_default_calib(const char *data, char *buf, size_t cap);
 
 #endif /* ET_COMPRESS_H */

@@ -11,6 +11,7 @@
 #include "et_host.h"
 #include "et_gpt.h"
 #include "et_image.h"
+#include "et_lora.h"
 
 /** What et_image_export() writes. */
 typedef enum et_image_format {
@@ -33,6 +34,15 @@ typedef enum et_image_format {
 et_status et_image_export(const char *path, et_image_format fmt, const et_gpt_config *cfg,
                           const float *params, const void *tok, size_t tok_bytes,
                           size_t *image_bytes, et_error *err);
+
+/**
+ * Writes a new image: @p base with the adapters of @p lora folded into its weights
+ * (et_lora_merge: W + (alpha/r) B A, re-quantized per channel), same tokenizer.
+ * @param[in,out] lora session over @p base holding the adapters (its row scratch is used)
+ * @return ET_OK, ET_ERR_INVALID, ET_ERR_RANGE (non-finite merged weight), ET_ERR_NOMEM, ET_ERR_IO
+ */
+et_status et_image_export_merged(const char *path, et_image_format fmt, et_lora *lora, const et_image *base,
+                                 size_t *image_bytes, et_error *err);
 
 /**
  * Reads an image file into 64-byte aligned memory and opens it.

@@ -21,8 +21,10 @@
 
 /** First 8 bytes of a quantized-model file. */
 #define ET_QMODEL_MAGIC "ETQMODEL"
-/** Format version this build writes and reads. */
-#define ET_QMODEL_VERSION 1
+/** Format versions this build reads and writes: 1 for GPT-2 shapes, 2 when head_dim or
+ *  ffn differ (structured pruning; header bytes 88..95 hold them). */
+#define ET_QMODEL_VERSION_GPT2 1
+#define ET_QMODEL_VERSION 2
 
 /** A quantized model in memory. On save the caller owns every pointer; a load fills it
  *  with memory et_qmodel_free() releases (blob 64-byte aligned). */

@@ -1,46 +1,84 @@
-/* et_sparse.h - the pruned-model file: an fp32 GPT whose block matrices are stored in
- * compact sparse form (N:M as kept values + 2- or 4-bit positions; unstructured as a
- * keep-bitmap + kept values), everything else dense, with the tokenizer. Magic,
- * version, header CRC-32, whole-file CRC-32, atomic save (docs/COMPRESSION.md has the
- * layout). Loading unpacks to the dense parameter vector, so every fp32 path (eval,
- * sample, compress --quant on top) runs it. */
+/* et_sparse.h - the compact-model file: a compressed GPT (et_cgpt.h) whose block
+ * matrices are stored as the inference path runs them (dense, N:M values + 2/4-bit
+ * positions, or keep bitmap + values; low-rank linears as two factors), in fp32 or
+ * W8A8, with the per-linear storage table, the tokenizer, a magic, a version, a header
+ * CRC-32 and a whole-file CRC-32 (docs/FORMATS.md has the layout). Saves are atomic.
+ * Loads check every size against the config, the table and the file's length before
+ * allocating; the sparse storage itself is checked when a model is built from it
+ * (et_cgpt_create). Little-endian hosts only.
+ */
 #ifndef ET_SPARSE_H
 #define ET_SPARSE_H
 
 #include <stddef.h>
-#include "et_ckpt.h"
-#include "et_compress.h"
+#include <stdint.h>
+#include "et_cgpt.h"
+#include "et_host.h"
 
-/** First 8 bytes of a pruned-model file. */
+/** First 8 bytes of a compact-model file. */
 #define ET_SPARSE_MAGIC "ETSPARSE"
-#define ET_SPARSE_VERSION 1
+/** Version 2: the compact inference format (version 1 stored fp32 models unpacked at
+ *  load; this build refuses it with a message). */
+#define ET_SPARSE_VERSION 2
+
+/** A compact model in memory. On save the caller owns every pointer; a load fills it with
+ *  memory et_sparse_free() releases (blob 64-byte aligned). */
+typedef struct et_sparse_model {
+    et_gpt_config cfg;
+    et_cgpt_mode mode;
+    et_clinear_spec *spec;    /**< (layers * ET_CGPT_LIN) */
+    void *blob;               /**< et_cgpt_blob_bytes() bytes */
+    size_t blob_bytes;
+    void *tokenizer;          /**< opaque tokenizer blob, or NULL */
+    size_t tokenizer_bytes;
+    uint64_t src_nparams;     /**< parameters of the dense fp32 model it came from */
+    uint32_t calib_method;    /**< W8A8: ET_QCALIB_MINMAX or ET_QCALIB_PERCENTILE, else 0 */
+    float calib_pct;
+    uint32_t calib_batches;
+    uint32_t finetune_steps;  /**< AdamW steps after low-rank / pruning */
+} et_sparse_model;
+
+/** Bytes the file of @p f takes (header, table, blob, tokenizer, CRC); 0 if invalid. */
+size_t et_sparse_file_bytes(const et_sparse_model *f);
+
+/** Saves atomically; everything is checked first. @return ET_OK, ET_ERR_INVALID, ET_ERR_IO */
+et_status et_sparse_save(const char *path, const et_sparse_model *f, et_error *err);
 
 /**
- * Bytes the compact form of @p params takes (the payload: sparse block matrices and
- * dense rest), without writing anything.
- * @param[in] mask keep-mask over all parameters (et_compress_prune)
+ * Loads and validates a compact-model file.
+ * @param[out] f filled on success (free with et_sparse_free()); zeroed on failure
+ * @return ET_OK, ET_ERR_IO, ET_ERR_FORMAT, ET_ERR_UNSUPPORTED (version, shape, host),
+ *         ET_ERR_CRC, ET_ERR_TRUNCATED, ET_ERR_RANGE (config), ET_ERR_NOMEM
  */
-size_t et_sparse_payload_bytes(const et_gpt_config *cfg, const uint8_t *mask, const et_prune_spec *p);
+et_status et_sparse_load(const char *path, et_sparse_model *f, et_error *err);
 
-/**
- * Saves a pruned model atomically.
- * @param[in] params dense fp32 parameters, zero where @p mask drops
- * @param[in] mask   keep-mask over all parameters; for N:M each group keeps at most N
- * @return ET_OK, ET_ERR_INVALID (config, spec, a mask that is not N:M), ET_ERR_IO
- */
-et_status et_sparse_save(const char *path, const et_gpt_config *cfg, const float *params,
-                         const uint8_t *mask, const et_prune_spec *p, const void *tokenizer,
-                         size_t tokenizer_bytes, et_error *err);
-
-/**
- * Loads a pruned model as a dense checkpoint (params and tokenizer filled; free with
- * et_ckpt_free()); @p p (may be NULL) receives how it was pruned.
- * @return ET_OK, ET_ERR_IO, ET_ERR_FORMAT, ET_ERR_UNSUPPORTED, ET_ERR_CRC,
- *         ET_ERR_TRUNCATED, ET_ERR_RANGE, ET_ERR_NOMEM
- */
-et_status et_sparse_load(const char *path, et_ckpt *c, et_prune_spec *p, et_error *err);
+/** Releases what a load allocated and zeroes @p f (safe on a zeroed struct). */
+void et_sparse_free(et_sparse_model *f);
 
 /** 1 when @p path starts with ET_SPARSE_MAGIC. */
 int et_sparse_probe(const char *path);
+
+// --- running one
+
+struct et_pool;
+
+/** A compact model ready to run on the host: thread pool, one exact arena, the model. */
+typedef struct et_cruntime {
+    struct et_pool *pool;
+    et_threads threads;
+    size_t plan;      /**< arena bytes (the blob is apart: the et_sparse_model's) */
+    void *arena_mem;
+    et_arena arena;
+    et_cgpt model;
+} et_cruntime;
+
+/** Builds the model of @p f (which must outlive the runtime) for B x T with @p nthreads
+ *  workers (<= 0: all cores); corrupt sparse storage is ET_ERR_FORMAT with a message. */
+et_status et_cruntime_open(et_cruntime *rt, const et_sparse_model *f, int B, int T, int nthreads,
+                           et_error *err);
+void et_cruntime_close(et_cruntime *rt);
+
+/** et_fwd_fn (et_qruntime.h) for an et_cgpt. */
+et_status et_fwd_cgpt(void *model, const int *in, const int *tg, int B, int T, float *loss);
 
 #endif /* ET_SPARSE_H */

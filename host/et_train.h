@@ -30,6 +30,10 @@ typedef struct et_train_opts {
     int ckpt_every;         /**< 0: only at the end */
     int log_every;          /**< progress line interval (1: every step) */
     int sequential;         /**< batches in order from the start, no shuffling */
+    int qat;                /**< quantization-aware training: 0 off, else the int8 mode it
+                                 simulates (ET_QMODE_W8A8 or ET_QMODE_W8A32, et_qgpt.h);
+                                 the run also writes model.etq (et_qat_train.h) */
+    float qat_decay;        /**< QAT: moving-average decay of the activation ranges */
     FILE *progress;         /**< where progress lines go (NULL: silent) */
 } et_train_opts;
 
@@ -39,6 +43,8 @@ typedef struct et_train_result {
     float val_loss;    /**< last validation loss (-1 without validation data) */
     double seconds;    /**< wall time of the training loop */
     double tok_per_s;  /**< training tokens per second over the run */
+    float int8_val_loss; /**< --qat: the exported model.etq's loss on the validation
+                              batches (-1 without QAT or validation data) */
 } et_train_result;
 
 /** Fills the defaults (those of `edgetrain train --help`). */

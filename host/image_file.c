@@ -2,6 +2,8 @@
  * back (et_image_file.h). The quantizer is compress/'s et_qgpt_quantize (W8A32: int8
  * per-channel weights, float activations, float biases and LayerNorm parameters), the
  * layout is compress/image.c's: this file only moves bytes between them and files.
+ * et_image_export_merged() writes an image whose weights have LoRA adapters folded in
+ * (compress/lora.c's et_lora_merge re-quantizes the adapted rows).
  * Deliberately avoids: a second quantizer, and writing anything but through the atomic
  * writer of host/qmodel.c.
  */
@@ -38,6 +40,18 @@ static char *to_c(const uint8_t *img, size_t n, size_t *out_n)
     return s;
 }
 
+static et_status write_image(const char *path, et_image_format fmt, const void *img, size_t n, et_error *err)
+{
+    size_t tn;
+    char *text;
+    et_status s;
+    if (fmt != ET_IMAGE_FMT_C) return et_qmodel_write_file(path, img, n, err);
+    if (!(text = to_c((const uint8_t *)img, n, &tn))) return et_error_set(err, ET_ERR_NOMEM, "%s: out of memory", path);
+    s = et_qmodel_write_file(path, text, tn, err);
+    free(text);
+    return s;
+}
+
 et_status et_image_export(const char *path, et_image_format fmt, const et_gpt_config *cfg,
                           const float *params, const void *tok, size_t tok_bytes,
                           size_t *image_bytes, et_error *err)
@@ -45,10 +59,13 @@ et_status et_image_export(const char *path, et_image_format fmt, const et_gpt_co
     et_gpt_config c;
     size_t blob_n, img_n, n;
     void *blob = NULL, *img = NULL;
-    char *text = NULL;
     et_status s;
     if (!path || !cfg || !params) return et_error_set(err, ET_ERR_INVALID, "no path or model to export");
     c = *cfg;
+    if (et_gpt_config_check(&c) == ET_OK && !et_gpt_config_is_gpt2(&c))
+        return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: a device image holds GPT-2 shapes only; this model is "
+                            "structurally pruned (head_dim %d, ffn %d)", path, et_gpt_head_dim(&c),
+                            et_gpt_ffn_width(&c));
     if (et_gpt_config_check(&c) != ET_OK || et_image_size(&c, ET_QMODE_W8A32, tok_bytes, &img_n) != ET_OK ||
         et_qgpt_tensors(&c, ET_QMODE_W8A32, NULL, &blob_n) != ET_OK)
         return et_error_set(err, ET_ERR_INVALID, "%s: this model's config (V=%d, T=%d, L=%d, NH=%d, C=%d) "
@@ -65,16 +82,39 @@ et_status et_image_export(const char *path, et_image_format fmt, const et_gpt_co
         et_error_set(err, s, "%s: cannot lay out the image: %s", path, et_status_str(s));
         goto out;
     }
-    if (fmt == ET_IMAGE_FMT_C) {
-        size_t tn;
-        if (!(text = to_c((const uint8_t *)img, n, &tn))) { s = et_error_set(err, ET_ERR_NOMEM, "%s: out of memory", path); goto out; }
-        s = et_qmodel_write_file(path, text, tn, err);
-    } else {
-        s = et_qmodel_write_file(path, img, n, err);
-    }
+    s = write_image(path, fmt, img, n, err);
     if (s == ET_OK && image_bytes) *image_bytes = n;
 out:
-    free(text); free(img); free(blob);
+    free(img); free(blob);
+    return s;
+}
+
+et_status et_image_export_merged(const char *path, et_image_format fmt, et_lora *lora, const et_image *base,
+                                 size_t *image_bytes, et_error *err)
+{
+    size_t img_n, n;
+    void *blob = NULL, *img = NULL;
+    et_status s;
+    if (!path || !lora || !base) return et_error_set(err, ET_ERR_INVALID, "no path, adapters or image to merge");
+    if ((s = et_image_size(&base->cfg, base->mode, base->tokenizer_bytes, &img_n)) != ET_OK)
+        return et_error_set(err, s, "%s: cannot size the merged image: %s", path, et_status_str(s));
+    blob = aligned(base->blob_bytes);
+    img = aligned(img_n);
+    if (!blob || !img) { s = et_error_set(err, ET_ERR_NOMEM, "%s: out of memory for a %zu-byte image", path, img_n); goto out; }
+    if ((s = et_lora_merge(lora, base, blob, base->blob_bytes)) != ET_OK) {
+        et_error_set(err, s, "%s: cannot fold the adapters into the weights: %s%s", path, et_status_str(s),
+                     s == ET_ERR_RANGE ? " (a merged weight is not finite)" : "");
+        goto out;
+    }
+    if ((s = et_image_build(img, img_n, &base->cfg, base->mode, blob, base->blob_bytes, base->tokenizer,
+                            base->tokenizer_bytes, &n)) != ET_OK) {
+        et_error_set(err, s, "%s: cannot lay out the image: %s", path, et_status_str(s));
+        goto out;
+    }
+    s = write_image(path, fmt, img, n, err);
+    if (s == ET_OK && image_bytes) *image_bytes = n;
+out:
+    free(img); free(blob);
     return s;
 }
 

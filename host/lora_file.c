@@ -1,9 +1,13 @@
 /* lora_file.c - save and load LoRA adapter files (et_lora_file.h). Layout (little-endian):
- *   0  8  magic "ETLORA\0\0"      8 4 u32 version = 1     12 4 u32 rank
+ *   0  8  magic "ETLORA\0\0"      8 4 u32 version = 2     12 4 u32 rank
  *  16  4  u32 adapted layers     20 4 u32 model layers   24 4 u32 channels
  *  28  4  f32 alpha scale (alpha / r)                    32 8 u64 nparams
- *  40  4*n  f32 adapters (per adapted layer: qkv A (r,C), qkv B (3C,r), fc A (r,C), fc B (4C,r))
+ *  40  4  u32 payload CRC of the image trained on        44 4 u32 targets (1 qkv | 2 fc | 4 LayerNorms)
+ *  48  4  u32 heads              52 4 u32 vocab          56 8 reserved, 0
+ *  64  4*n  f32 adapters (per adapted layer: qkv A (r,C), qkv B (3C,r), fc A (r,C), fc B (4C,r));
+ *             with target 4, then per adapted layer ln1w, ln1b, ln2w, ln2b (C each), then lnfw, lnfb
  *  end 4  u32 CRC-32 of everything before it
+ * Version 1 (still read) stops the header at 40 bytes: no image binding, no heads/vocab.
  * Deliberately avoids: optimizer state (a finished fine-tune needs only the adapters). */
 #include <errno.h>
 #include <stdio.h>
@@ -13,11 +17,14 @@
 #include "et_qmodel.h"
 #include "et_crc32.h"
 
-#define HDR 40
+#define HDR1 40
+#define HDR2 64
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 et_status et_lora_save(const char *path, const et_lora *s, et_error *err)
 {
-    size_t n = HDR + s->nparams * 4 + 4;
+    size_t n = HDR2 + s->nparams * 4 + 4;
     uint8_t *b = calloc(1, n);
     uint32_t u, crc;
     uint64_t np = s->nparams;
@@ -31,7 +38,11 @@ et_status et_lora_save(const char *path, const et_lora *s, et_error *err)
     u = (uint32_t)s->cfg.channels; memcpy(b + 24, &u, 4);
     memcpy(b + 28, &s->scale, 4);
     memcpy(b + 32, &np, 8);
-    memcpy(b + HDR, s->params, s->nparams * 4);
+    memcpy(b + 40, &s->image_crc, 4);
+    u = ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC | (s->ln ? ET_LORA_FILE_T_LN : 0u); memcpy(b + 44, &u, 4);
+    u = (uint32_t)s->cfg.heads; memcpy(b + 48, &u, 4);
+    u = (uint32_t)s->cfg.vocab; memcpy(b + 52, &u, 4);
+    memcpy(b + HDR2, s->params, s->nparams * 4);
     crc = et_crc32(b, n - 4);
     memcpy(b + n - 4, &crc, 4);
     st = et_qmodel_write_file(path, b, n, err);
@@ -39,36 +50,145 @@ et_status et_lora_save(const char *path, const et_lora *s, et_error *err)
     return st;
 }
 
+/* reads the header into h (HDR2 bytes, zero-padded for version 1); *hn = its length */
+static et_status read_header(FILE *fp, const char *path, uint8_t h[HDR2], size_t *hn, et_lora_file_info *in,
+                             et_error *err)
+{
+    uint64_t per;
+    memset(h, 0, HDR2);
+    if (fread(h, 1, HDR1, fp) != HDR1) return et_error_set(err, ET_ERR_TRUNCATED, "%s: truncated header", path);
+    if (memcmp(h, ET_LORA_FILE_MAGIC, 8)) return et_error_set(err, ET_ERR_FORMAT, "%s: not an adapter file (bad magic)", path);
+    memset(in, 0, sizeof *in);
+    in->version = rd32(h + 8);
+    if (in->version != 1 && in->version != 2)
+        return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: version %u not supported (this build reads 1 and 2)", path,
+                            in->version);
+    *hn = HDR1;
+    if (in->version == 2) {
+        if (fread(h + HDR1, 1, HDR2 - HDR1, fp) != HDR2 - HDR1)
+            return et_error_set(err, ET_ERR_TRUNCATED, "%s: truncated header", path);
+        *hn = HDR2;
+    }
+    in->rank = (int)rd32(h + 12);
+    in->layers = (int)rd32(h + 16);
+    in->model_layers = (int)rd32(h + 20);
+    in->channels = (int)rd32(h + 24);
+    memcpy(&in->scale, h + 28, 4);
+    memcpy(&in->nparams, h + 32, 8);
+    in->image_crc = rd32(h + 40);
+    in->targets = in->version == 2 ? rd32(h + 44) : ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC;
+    in->heads = (int)rd32(h + 48);
+    in->vocab = (int)rd32(h + 52);
+    if (rd32(h + 12) < 1 || rd32(h + 12) > 1024 || rd32(h + 20) < 1 || rd32(h + 20) > 1024 || rd32(h + 16) < 1 ||
+        rd32(h + 16) > rd32(h + 20) || rd32(h + 24) < 1 || rd32(h + 24) > 16384 || !(in->scale > 0 && in->scale < 1e30f) ||
+        rd32(h + 56) || rd32(h + 60))
+        return et_error_set(err, ET_ERR_FORMAT, "%s: malformed header (rank %u, layers %u of %u, C=%u, scale %g)", path,
+                            rd32(h + 12), rd32(h + 16), rd32(h + 20), rd32(h + 24), (double)in->scale);
+    if ((in->targets & ~ET_LORA_FILE_T_LN) != (ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC))
+        return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: adapts targets 0x%x; this build applies qkv + fc (0x3), "
+                            "optionally with LayerNorms (0x7)", path, in->targets);
+    per = 9u * (uint64_t)in->channels * (uint64_t)in->rank * (uint64_t)in->layers;
+    if (in->targets & ET_LORA_FILE_T_LN) per += (uint64_t)in->channels * (4u * (uint64_t)in->layers + 2u);
+    if (in->nparams != per)
+        return et_error_set(err, ET_ERR_FORMAT, "%s: %llu parameters, but rank %d on %d layers of C=%d%s takes %llu", path,
+                            (unsigned long long)in->nparams, in->rank, in->layers, in->channels,
+                            in->targets & ET_LORA_FILE_T_LN ? " with LayerNorms" : "", (unsigned long long)per);
+    return ET_OK;
+}
+
+et_status et_lora_file_info_read(const char *path, et_lora_file_info *info, et_error *err)
+{
+    FILE *fp = fopen(path, "rb");
+    uint8_t h[HDR2];
+    size_t hn;
+    et_status st;
+    if (!fp) return et_error_set(err, ET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    st = read_header(fp, path, h, &hn, info, err);
+    fclose(fp);
+    return st;
+}
+
 et_status et_lora_load(const char *path, et_lora *s, et_error *err)
 {
     FILE *fp = fopen(path, "rb");
-    uint8_t h[HDR];
-    uint32_t v[5], crc, stored;
-    uint64_t np;
-    float sc;
+    uint8_t h[HDR2];
+    size_t hn;
+    uint32_t crc, stored;
+    et_lora_file_info in;
     float *tmp;
+    et_status st;
     if (!fp) return et_error_set(err, ET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fread(h, 1, HDR, fp) != HDR) { fclose(fp); return et_error_set(err, ET_ERR_TRUNCATED, "%s: truncated header", path); }
-    if (memcmp(h, ET_LORA_FILE_MAGIC, 8)) { fclose(fp); return et_error_set(err, ET_ERR_FORMAT, "%s: not an adapter file (bad magic)", path); }
-    memcpy(v, h + 8, 20);
-    memcpy(&sc, h + 28, 4);
-    memcpy(&np, h + 32, 8);
-    if (v[0] != ET_LORA_FILE_VERSION) { fclose(fp); return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: version %u not supported (this build reads 1)", path, v[0]); }
-    if (v[1] != (uint32_t)s->lc.rank || v[2] != (uint32_t)s->lc.layers || v[3] != (uint32_t)s->cfg.layers ||
-        v[4] != (uint32_t)s->cfg.channels || np != s->nparams || sc != s->scale) {
+    if ((st = read_header(fp, path, h, &hn, &in, err)) != ET_OK) { fclose(fp); return st; }
+    if (in.model_layers != s->cfg.layers || in.channels != s->cfg.channels ||
+        (in.version >= 2 && (in.heads != s->cfg.heads || in.vocab != s->cfg.vocab))) {
         fclose(fp);
-        return et_error_set(err, ET_ERR_INVALID, "%s: adapters for rank %u on %u of %u layers, C=%u; this session has rank %d on %d of %d layers, C=%d",
-                            path, v[1], v[2], v[3], v[4], s->lc.rank, s->lc.layers, s->cfg.layers, s->cfg.channels);
+        return et_error_set(err, ET_ERR_INVALID, "%s: adapters for a model of L=%d, C=%d, NH=%d, V=%d; this image is L=%d, "
+                            "C=%d, NH=%d, V=%d", path, in.model_layers, in.channels, in.heads, in.vocab, s->cfg.layers,
+                            s->cfg.channels, s->cfg.heads, s->cfg.vocab);
     }
-    if (!(tmp = malloc(np * 4))) { fclose(fp); return et_error_set(err, ET_ERR_NOMEM, "%s: out of memory", path); }
-    if (fread(tmp, 4, np, fp) != np || fread(&stored, 4, 1, fp) != 1) {
+    if (in.rank != s->lc.rank || in.layers != s->lc.layers || in.nparams != s->nparams || in.scale != s->scale ||
+        !(in.targets & ET_LORA_FILE_T_LN) != !s->ln) {
+        fclose(fp);
+        return et_error_set(err, ET_ERR_INVALID, "%s: adapters of rank %d on the last %d of %d layers (scale %g%s); this "
+                            "session has rank %d on %d layers (scale %g%s): pass --lora %d --lora-layers %d%s", path, in.rank,
+                            in.layers, in.model_layers, (double)in.scale, in.targets & ET_LORA_FILE_T_LN ? ", LayerNorms" : "",
+                            s->lc.rank, s->lc.layers, (double)s->scale, s->ln ? ", LayerNorms" : "", in.rank, in.layers,
+                            in.targets & ET_LORA_FILE_T_LN ? " --train-ln" : "");
+    }
+    if (in.version >= 2 && in.image_crc != s->image_crc) {
+        fclose(fp);
+        return et_error_set(err, ET_ERR_INVALID, "%s: adapters trained on the image with payload CRC 0x%08x; this image's "
+                            "is 0x%08x (another base model, or the image they were already merged into)", path,
+                            in.image_crc, s->image_crc);
+    }
+    if (!(tmp = malloc(in.nparams * 4 + 1))) { fclose(fp); return et_error_set(err, ET_ERR_NOMEM, "%s: out of memory", path); }
+    if (fread(tmp, 4, in.nparams, fp) != in.nparams || fread(&stored, 4, 1, fp) != 1) {
         fclose(fp); free(tmp);
         return et_error_set(err, ET_ERR_TRUNCATED, "%s: truncated", path);
     }
+    if (fgetc(fp) != EOF) { fclose(fp); free(tmp); return et_error_set(err, ET_ERR_FORMAT, "%s: bytes after the checksum", path); }
     fclose(fp);
-    crc = et_crc32_update(et_crc32(h, HDR), tmp, np * 4);
+    crc = et_crc32_update(et_crc32(h, hn), tmp, in.nparams * 4);
     if (crc != stored) { free(tmp); return et_error_set(err, ET_ERR_CRC, "%s: checksum mismatch: stored 0x%08x, computed 0x%08x", path, stored, crc); }
-    memcpy(s->params, tmp, np * 4);
+    memcpy(s->params, tmp, in.nparams * 4);
     free(tmp);
     return ET_OK;
+}
+
+et_status et_lora_open(const char *path, const et_image *img, const char *img_name, int T, et_lora *s, void **arena,
+                       et_error *err)
+{
+    et_lora_file_info in;
+    et_lora_config lc = {1, 1, 0, ET_LORA_SGD, 0, 0};
+    et_lora_plan p;
+    et_arena a;
+    et_status st;
+    *arena = NULL;
+    if (path) {
+        if ((st = et_lora_file_info_read(path, &in, err)) != ET_OK) return st;
+        if (in.model_layers != img->cfg.layers || in.channels != img->cfg.channels ||
+            (in.version >= 2 && (in.heads != img->cfg.heads || in.vocab != img->cfg.vocab)))
+            return et_error_set(err, ET_ERR_INVALID, "%s: adapters for a model of L=%d, C=%d, NH=%d, V=%d; %s is L=%d, "
+                                "C=%d, NH=%d, V=%d", path, in.model_layers, in.channels, in.heads, in.vocab, img_name,
+                                img->cfg.layers, img->cfg.channels, img->cfg.heads, img->cfg.vocab);
+        lc.rank = in.rank;
+        lc.layers = in.layers;
+        lc.alpha = in.scale * (float)in.rank;
+        lc.train_ln = (in.targets & ET_LORA_FILE_T_LN) ? 1 : 0;
+    }
+    if ((st = et_lora_plan_compute(img, &lc, T, &p)) != ET_OK)
+        return et_error_set(err, st, "%s: cannot run %s at T=%d (context %d, mode %s): %s", img_name,
+                            path ? path : "the image", T, img->cfg.context,
+                            img->mode == ET_QMODE_W8A32 ? "w8a32" : "w8a8: images run and train in w8a32 only",
+                            et_status_str(st));
+    if (posix_memalign(arena, 64, p.total) != 0) {
+        *arena = NULL;
+        return et_error_set(err, ET_ERR_NOMEM, "%s: out of memory for a %zu-byte arena", img_name, p.total);
+    }
+    et_arena_init(&a, *arena, p.total);
+    if ((st = et_lora_create(s, img, &lc, T, 1, &a)) != ET_OK)
+        return et_error_set(err, st, "%s: cannot create a session: %s", img_name, et_status_str(st));
+    if (!path) return ET_OK;
+    s->scale = in.scale; /* the file's exact scale (alpha round-trips through a product) */
+    return et_lora_load(path, s, err);
 }

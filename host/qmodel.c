@@ -18,6 +18,7 @@
 
 #define HDR 128
 #define ENTRY 40
+#define WIDTHS_AT 88 /* version 2: u32 head_dim, u32 ffn */
 #define MAX_FILE ((uint64_t)1 << 40)
 
 static size_t pad64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -117,7 +118,12 @@ et_status et_qmodel_save(const char *path, const et_qmodel *q, et_error *err)
     f = (uint8_t *)calloc(1, n);
     if (!f) return et_error_set(err, ET_ERR_NOMEM, "%s: cannot save: out of memory (%zu bytes)", path, n);
     memcpy(f, ET_QMODEL_MAGIC, 8);
-    put32(f + 8, ET_QMODEL_VERSION);
+    /* GPT-2 shapes stay version 1 (what older builds read); others store their widths */
+    put32(f + 8, et_gpt_config_is_gpt2(&c) ? ET_QMODEL_VERSION_GPT2 : ET_QMODEL_VERSION);
+    if (!et_gpt_config_is_gpt2(&c)) {
+        put32(f + WIDTHS_AT, (uint32_t)et_gpt_head_dim(&c));
+        put32(f + WIDTHS_AT + 4, (uint32_t)et_gpt_ffn_width(&c));
+    }
     put32(f + 12, HDR);
     put32(f + 16, (uint32_t)q->mode);
     put32(f + 20, ET_QGPT_NTENSORS);
@@ -220,9 +226,9 @@ et_status et_qmodel_load(const char *path, et_qmodel *q, et_error *err)
     if (memcmp(f, ET_QMODEL_MAGIC, 8) != 0)
         FAIL(ET_ERR_FORMAT, "%s: not a quantized edgetrain model: magic is [%02x %02x %02x %02x ...], expected \"%s\"",
              path, f[0], f[1], f[2], f[3], ET_QMODEL_MAGIC);
-    if ((v = get32(f + 8)) != ET_QMODEL_VERSION)
-        FAIL(ET_ERR_UNSUPPORTED, "%s: quantized-model format version %u is not supported (this build reads %d)",
-             path, v, ET_QMODEL_VERSION);
+    if ((v = get32(f + 8)) != ET_QMODEL_VERSION_GPT2 && v != ET_QMODEL_VERSION)
+        FAIL(ET_ERR_UNSUPPORTED, "%s: quantized-model format version %u is not supported (this build reads %d "
+             "and %d)", path, v, ET_QMODEL_VERSION_GPT2, ET_QMODEL_VERSION);
     if (get32(f + 124) != et_crc32(f, 124))
         FAIL(ET_ERR_CRC, "%s: header checksum mismatch: stored 0x%08x, computed 0x%08x", path, get32(f + 124),
              et_crc32(f, 124));
@@ -230,12 +236,21 @@ et_status et_qmodel_load(const char *path, et_qmodel *q, et_error *err)
         FAIL(ET_ERR_FORMAT, "%s: header size %u / tensor count %u, expected %d / %d", path, get32(f + 12),
              get32(f + 20), HDR, ET_QGPT_NTENSORS);
     mode = get32(f + 16);
+    memset(&c, 0, sizeof c);
+    if (v == ET_QMODEL_VERSION) {
+        uint32_t hd = get32(f + WIDTHS_AT), ff = get32(f + WIDTHS_AT + 4);
+        if (hd == 0 || ff == 0 || hd > (1u << 20) || ff > (1u << 20))
+            FAIL(ET_ERR_RANGE, "%s: version 2 header field '%s' is %u, expected 1..%u", path,
+                 hd == 0 || hd > (1u << 20) ? "head_dim" : "ffn", hd == 0 || hd > (1u << 20) ? hd : ff, 1u << 20);
+        c.head_dim = (int)hd;
+        c.ffn = (int)ff;
+    }
     c.vocab = (int)get32(f + 24); c.vocab_padded = (int)get32(f + 28); c.context = (int)get32(f + 32);
     c.layers = (int)get32(f + 36); c.heads = (int)get32(f + 40); c.channels = (int)get32(f + 44);
     v = (uint32_t)c.vocab_padded;
     if (et_gpt_config_check(&c) != ET_OK || (uint32_t)c.vocab_padded != v)
-        FAIL(ET_ERR_RANGE, "%s: invalid config: vocab %d (padded %u), context %d, layers %d, heads %d, channels %d",
-             path, c.vocab, v, c.context, c.layers, c.heads, c.channels);
+        FAIL(ET_ERR_RANGE, "%s: invalid config: vocab %d (padded %u), context %d, layers %d, heads %d, channels %d, "
+             "head_dim %d, ffn %d", path, c.vocab, v, c.context, c.layers, c.heads, c.channels, c.head_dim, c.ffn);
     if (mode != ET_QMODE_W8A8 && mode != ET_QMODE_W8A32)
         FAIL(ET_ERR_FORMAT, "%s: header field 'mode' is %u, expected 1 (w8a8) or 2 (w8a32)", path, mode);
     et_qgpt_tensors(&c, (et_qmode)mode, t, &need);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include "et_ckpt.h"
 #include "et_plot.h"
+#include "et_qat_train.h"
 #include "et_rng.h"
 #include "et_runtime.h"
 #include "et_shard.h"
@@ -44,6 +45,7 @@ void et_train_opts_init(et_train_opts *o)
     o->threads = 0;
     o->eval_every = 250; o->eval_batches = 20; o->ckpt_every = 0; o->log_every = 10;
     o->out_dir = "runs/latest";
+    o->qat_decay = 0.99f;
 }
 
 float et_train_lr(const et_train_opts *o, int step)
@@ -235,9 +237,12 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
     int last_logged;
     float val_loss = -1.0f;
     et_adamw_config opt;
+    et_qat_train qh;
 
     memset(res, 0, sizeof *res);
+    memset(&qh, 0, sizeof qh);
     res->val_loss = -1.0f;
+    res->int8_val_loss = -1.0f;
     memset(&init, 0, sizeof init);
     if (!o->data) return et_error_set(err, ET_ERR_INVALID, "no training data given (--data FILE)");
     if (o->B <= 0 || o->T <= 0 || o->steps <= 0)
@@ -334,6 +339,11 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
         step0 = st.step;
     }
 
+    /* QAT: fake quantization in front of the backend; a resumed run takes its ranges back */
+    if (o->qat && ((s = et_qat_train_open(&qh, &rt.model, &rt.be, (et_qmode)o->qat, o->qat_decay, err)) != ET_OK ||
+                   (o->resume && (s = et_qat_train_load_state(&qh, o->resume, err)) != ET_OK)))
+        goto fail;
+
     if ((s = ensure_dir(o->out_dir, err)) != ET_OK) goto fail;
     snprintf(path, sizeof path, "%s/log.csv", o->out_dir);
     logf = fopen(path, step0 ? "a" : "w");
@@ -351,6 +361,11 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
                 "%zu parameters; arena %.1f MiB; %d threads\n", cfg.layers, cfg.heads, cfg.channels,
                 cfg.context, cfg.vocab, rt.model.cfg.vocab_padded, rt.model.nparams,
                 rt.plan.total / 1048576.0, et_threads_workers(&rt.threads));
+    if (o->progress && qh.open)
+        fprintf(o->progress, "qat: fake %s quantization (%s), activation ranges decay %g\n",
+                o->qat == ET_QMODE_W8A8 ? "w8a8" : "w8a32", o->qat == ET_QMODE_W8A8 ?
+                "weights per channel, 8L+1 activation sites per tensor" : "weights per channel",
+                (double)o->qat_decay);
     t0 = tlast = now_s();
     last_logged = step0;
     for (step = step0; step < o->steps; step++) {
@@ -397,12 +412,20 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
             if (is_last) snprintf(path, sizeof path, "%s/model.etck", o->out_dir);
             else snprintf(path, sizeof path, "%s/ckpt_%06d.etck", o->out_dir, step + 1);
             if ((s = save_ckpt(path, &rt.model, tok_blob, tok_n, &st, err)) != ET_OK) goto fail;
+            if (qh.open && (s = et_qat_train_save_state(&qh, path, err)) != ET_OK) goto fail;
         }
         fflush(logf);
     }
     res->seconds = now_s() - t0;
     res->steps_done = o->steps - step0;
     res->tok_per_s = res->seconds > 0 ? (double)res->steps_done * o->B * o->T / res->seconds : 0;
+    if (qh.open) { /* the int8 model the run simulated, and its loss on the same batches */
+        snprintf(path, sizeof path, "%s/model.etq", o->out_dir);
+        if ((s = et_qat_train_export(&qh, &rt.model, tok_blob, tok_n, path, err)) != ET_OK ||
+            (val && (s = et_qat_train_eval_file(path, val, nval, o->B, o->T, o->eval_batches, o->threads,
+                                                &res->int8_val_loss, err)) != ET_OK))
+            goto fail;
+    }
     if (tr.n) {
         et_series ser[2];
         int ns = 1;
@@ -415,6 +438,7 @@ et_status et_train(const et_train_opts *o, et_train_result *res, et_error *err)
     s = ET_OK;
 fail:
     if (logf) fclose(logf);
+    et_qat_train_close(&qh); /* before the runtime: it restores the table inside it */
     if (rt_open) et_runtime_close(&rt);
     et_ckpt_free(&init);
     et_tok_free(tok);

@@ -121,7 +121,7 @@ static int count_temps(void)
 
 static et_gpt_config tiny_cfg(void)
 {
-    et_gpt_config c;
+    et_gpt_config c = {0};
     c.vocab = 65;
     c.vocab_padded = 0;
     c.context = 16;
@@ -411,8 +411,8 @@ START_TEST(ckpt_bad_version)
     uint8_t *b;
     mk_dir();
     b = good_file(0, 0, 0, &n);
-    put32(b + 8, 2);
-    bad_ckpt(b, n, 1, ET_ERR_UNSUPPORTED, "version 2");
+    put32(b + 8, 3);
+    bad_ckpt(b, n, 1, ET_ERR_UNSUPPORTED, "version 3");
     free(b);
     rm_dir();
 }
@@ -844,7 +844,7 @@ END_TEST
 START_TEST(llmc_vocab_padded_to_128_is_repadded)
 {
     /* V = 130: edgetrain pads to 192, llm.c's exporter to 256. */
-    et_gpt_config cfg = {130, 0, 16, 1, 2, 8};
+    et_gpt_config cfg = {130, 0, 16, 1, 2, 8, 0, 0};
     int32_t hv[8] = {20240326, 3, 16, 130, 1, 2, 8, 256};
     size_t n, i, C = 8;
     float *file, *zero;
@@ -875,7 +875,7 @@ END_TEST
 START_TEST(llmc_bad_files)
 {
     int32_t hv[8] = {20240326, 3, 16, 65, 2, 2, 8, 128};
-    et_gpt_config cfg = {65, 0, 16, 2, 2, 8};
+    et_gpt_config cfg = {65, 0, 16, 2, 2, 8, 0, 0};
     size_t n, len;
     uint8_t *b;
     char want[128];
@@ -943,7 +943,7 @@ START_TEST(llmc_absurd_header_fails_without_huge_allocation)
     /* and a real small model still loads under the same cap */
     {
         int32_t ok[8] = {20240326, 3, 16, 65, 2, 2, 8, 128};
-        et_gpt_config cfg = {65, 0, 16, 2, 2, 8};
+        et_gpt_config cfg = {65, 0, 16, 2, 2, 8, 0, 0};
         size_t n;
         ck_assert_int_eq(et_gpt_config_check(&cfg), ET_OK);
         n = et_gpt_tensors(&cfg, (et_tensor_info[ET_GPT_NTENSORS]){{0}});

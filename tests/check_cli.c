@@ -203,6 +203,38 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+/* --precision bf16 is cuda's alone: every other backend refuses it with one line and exit
+ * 1 before reading anything, in every build; a bad value is a flag error (exit 2) */
+START_TEST(precision_flag)
+{
+    static const char *const no[] = {"cpu", "opencl", "systolic", "systolic:8x8:os:fp32"};
+    char data[600], out[8192];
+    int i, rc;
+    snprintf(data, sizeof data, "%s/data/train.bin", dir);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s train --help", et_test_cli()), 0);
+    ck_assert_ptr_nonnull(strstr(out, "--precision"));
+    for (i = 0; i < (int)(sizeof no / sizeof no[0]); i++) {
+        rc = et_test_run(out, sizeof out, "%s train --data %s " TINY " --steps 2 --backend %s --precision bf16 "
+                         "--out %s/run_p", et_test_cli(), data, no[i], dir);
+        ck_assert_msg(rc == 1 && strstr(out, "has no bf16 mixed precision") && strchr(out, '\n') == strrchr(out, '\n'),
+                      "--backend %s --precision bf16: exit %d: %s", no[i], rc, out);
+    }
+    expect_error("has no bf16", "%s train --data %s " TINY " --steps 2 --backend cpu+bf16 --out %s/run_p", data, dir);
+    expect_error("has no bf16", "%s eval --model %s/none.etck --data %s --precision bf16", dir, data);
+    expect_error("has no bf16", "%s sample --model %s/none.etck --precision bf16%s", dir, "");
+    expect_error("--precision must be fp32 or bf16", "%s train --data %s --precision fp16 --out %s/run_p", data, dir);
+    expect_error("give it once", "%s train --data %s --backend cuda+bf16 --precision bf16 --out %s/run_p", data, dir);
+    /* cuda: trains on a GPU; without one (or without nvcc) a one-line reason naming cuda */
+    rc = et_test_run(out, sizeof out, "%s train --data %s " TINY " --steps 2 --backend cuda --precision bf16 "
+                     "--out %s/run_p", et_test_cli(), data, dir);
+    ck_assert_msg(rc == 0 || (rc == 1 && strstr(out, "cuda")), "cuda bf16: exit %d: %s", rc, out);
+    printf("check_cli: train --backend cuda --precision bf16 -> exit %d: %s", rc, out);
+    /* fp32 is the default, and may be named */
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s train --data %s " TINY " --steps 2 --precision fp32 "
+                                 "--out %s/run_p", et_test_cli(), data, dir), 0);
+}
+END_TEST
+
 START_TEST(failed_save_keeps_old_checkpoint)
 {
     /* export onto a path whose folder does not exist fails cleanly; an existing file
@@ -232,6 +264,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, eval_sample_info_export);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, failed_save_keeps_old_checkpoint);
+    tcase_add_test(tc, precision_flag);
     suite_add_tcase(s, tc);
     return s;
 }

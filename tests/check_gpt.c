@@ -1,6 +1,7 @@
 /* check_gpt.c - the model as a whole: the exact memory plan (just fits / one byte short),
- * the full gradient against finite differences, bitwise determinism across task orders,
- * input validation, and that training lowers the loss. */
+ * the full gradient against finite differences (GPT-2's shape and a structurally pruned
+ * one: head_dim and ffn set), bitwise determinism across task orders, input validation,
+ * and that training lowers the loss. */
 #include <string.h>
 #include "et_check.h"
 #include "et_cpu.h"
@@ -20,6 +21,16 @@ static et_gpt_config tiny(void)
     et_gpt_config c = {0};
     c.vocab = 11; c.context = 8; c.layers = 2; c.heads = 2; c.channels = 8;
     et_gpt_config_check(&c);
+    return c;
+}
+
+/* a shape GPT-2 cannot have: 3 heads of width 5 (attention width 15 != C = 8, and
+ * 8 % 3 != 0) and an MLP of 12 (not 4C = 32) */
+static et_gpt_config pruned(void)
+{
+    et_gpt_config c = tiny();
+    c.heads = 3; c.head_dim = 5; c.ffn = 12;
+    ck_assert_int_eq(et_gpt_config_check(&c), ET_OK);
     return c;
 }
 
@@ -54,7 +65,7 @@ static void tokens(int *x, int n, int V, uint64_t seed)
 
 START_TEST(plan_just_fits)
 {
-    et_gpt_config c = tiny();
+    et_gpt_config c = _i ? pruned() : tiny();
     rig r;
     et_gpt_plan p;
     int in[2 * 8], tg[2 * 8];
@@ -78,7 +89,7 @@ END_TEST
 
 START_TEST(plan_one_byte_short)
 {
-    et_gpt_config c = tiny();
+    et_gpt_config c = _i ? pruned() : tiny();
     rig r;
     int mode;
     for (mode = 0; mode < 2; mode++) {
@@ -105,6 +116,47 @@ START_TEST(inference_plan_smaller)
     ck_assert_int_eq(et_gpt_plan_compute(&c, 4, 9, ET_GPT_TRAIN, &be, &pt), ET_ERR_RANGE);
     c.heads = 3;
     ck_assert_int_eq(et_gpt_plan_compute(&c, 4, 8, ET_GPT_TRAIN, &be, &pt), ET_ERR_INVALID);
+}
+END_TEST
+
+/* head_dim and ffn: GPT-2's values are stored as 0, others change the tensor shapes */
+START_TEST(config_widths)
+{
+    et_gpt_config c = tiny(), p;
+    et_tensor_info t[ET_GPT_NTENSORS], t0[ET_GPT_NTENSORS];
+    size_t n0 = et_gpt_tensors(&c, t0), n;
+    int i;
+    c.head_dim = 4; c.ffn = 32; /* = C / NH and 4C */
+    ck_assert_int_eq(et_gpt_config_check(&c), ET_OK);
+    ck_assert_int_eq(c.head_dim, 0);
+    ck_assert_int_eq(c.ffn, 0);
+    ck_assert(et_gpt_config_is_gpt2(&c));
+    ck_assert_uint_eq(et_gpt_tensors(&c, t), n0);
+    for (i = 0; i < ET_GPT_NTENSORS; i++) {
+        ck_assert_uint_eq(t[i].offset, t0[i].offset);
+        ck_assert_int_eq(memcmp(t[i].shape, t0[i].shape, sizeof t[i].shape), 0);
+    }
+    c.head_dim = -1;
+    ck_assert_int_eq(et_gpt_config_check(&c), ET_ERR_INVALID);
+    c.head_dim = 0; c.ffn = -3;
+    ck_assert_int_eq(et_gpt_config_check(&c), ET_ERR_INVALID);
+    c.ffn = (1 << 20) + 1;
+    ck_assert_int_eq(et_gpt_config_check(&c), ET_ERR_INVALID);
+    c.ffn = 0; c.heads = 1 << 10; c.head_dim = 1 << 11; /* attention width 2^21 */
+    ck_assert_int_eq(et_gpt_config_check(&c), ET_ERR_INVALID);
+    p = pruned();
+    ck_assert(!et_gpt_config_is_gpt2(&p));
+    ck_assert_int_eq(et_gpt_attn_width(&p), 15);
+    ck_assert_int_eq(et_gpt_ffn_width(&p), 12);
+    n = et_gpt_tensors(&p, t);
+    /* qkvw (L,3A,C), attprojw (L,C,A), fcw (L,F,C), fcprojw (L,C,F) */
+    ck_assert_int_eq(t[4].shape[1], 45); ck_assert_int_eq(t[4].shape[2], 8);
+    ck_assert_int_eq(t[5].shape[1], 45);
+    ck_assert_int_eq(t[6].shape[1], 8); ck_assert_int_eq(t[6].shape[2], 15);
+    ck_assert_int_eq(t[10].shape[1], 12); ck_assert_int_eq(t[11].shape[1], 12);
+    ck_assert_int_eq(t[12].shape[1], 8); ck_assert_int_eq(t[12].shape[2], 12);
+    ck_assert_uint_eq(n, n0 - 2 * (3 * 8 * 8 + 3 * 8 + 8 * 8 + 2 * 32 * 8 + 32)
+                          + 2 * (3 * 15 * 8 + 3 * 15 + 8 * 15 + 2 * 12 * 8 + 12));
 }
 END_TEST
 
@@ -136,7 +188,7 @@ END_TEST
  * (L(p + h u) - L(p - h u)) / 2h against g . u, with u random on that tensor. */
 START_TEST(model_gradient_fd)
 {
-    et_gpt_config c = tiny();
+    et_gpt_config c = _i ? pruned() : tiny();
     et_tensor_info t[ET_GPT_NTENSORS];
     rig r;
     int in[2 * 6], tg[2 * 6], i, k;
@@ -310,11 +362,12 @@ static Suite *gpt_suite(void)
 {
     Suite *s = suite_create("gpt");
     TCase *tc = tcase_create("gpt");
-    tcase_add_test(tc, plan_just_fits);
-    tcase_add_test(tc, plan_one_byte_short);
+    tcase_add_loop_test(tc, plan_just_fits, 0, 2);       /* 1: head_dim and ffn set */
+    tcase_add_loop_test(tc, plan_one_byte_short, 0, 2);
     tcase_add_test(tc, inference_plan_smaller);
+    tcase_add_test(tc, config_widths);
     tcase_add_test(tc, inference_matches_training_forward);
-    tcase_add_test(tc, model_gradient_fd);
+    tcase_add_loop_test(tc, model_gradient_fd, 0, 2);
     tcase_add_test(tc, training_learns_and_is_deterministic);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, device_arena_split);

@@ -16,7 +16,7 @@ static et_tensor_info tinfo[ET_GPT_NTENSORS];
 
 static et_gpt_config small_cfg(void)
 {
-    et_gpt_config c = {65, 0, 16, 2, 2, 32};
+    et_gpt_config c = {65, 0, 16, 2, 2, 32, 0, 0};
     et_gpt_config_check(&c);
     return c;
 }

@@ -1,13 +1,22 @@
 /* check_lora.c - on-device LoRA fine-tuning (compress/et_lora.h): the plan is exact (an
  * arena of exactly the plan fits and its high-water mark after a full step equals the
- * plan; one byte less is refused before any work), the untrained adapters reproduce the
- * W8A32 forward of compress/qgpt.c, every adapter gradient matches finite differences,
- * and a few steps lower the loss with SGD and AdamW. */
+ * plan; one byte less is refused before any work), with and without trained LayerNorms
+ * and stored block inputs; the untrained adapters reproduce the W8A32 forward of
+ * compress/qgpt.c (loss and logits); every adapter and LayerNorm gradient matches finite
+ * differences; stored block inputs give bit-identical gradients; a few steps lower the
+ * loss with SGD and AdamW; merging (et_lora_merge) gives an image whose loss is within
+ * 5e-3 of image + adapters (measured 1.6e-5) while image alone is > 0.2 away, and changes
+ * no byte outside the adapted rows; adapter files round-trip, are bound to their image and
+ * still read version 1; and the CLI end to end: finetune --merge, eval/sample --image
+ * [--adapters] (matching finetune's numbers), merge, refusals, plan budgets. */
 #include <string.h>
 #include "et_check.h"
 #include "et_lora.h"
 #include "et_image.h"
 #include "et_lora_file.h"
+#include "et_image_file.h"
+#include "et_tokenizer.h"
+#include "et_crc32.h"
 #include <unistd.h>
 
 static et_tensor_info tinfo[ET_GPT_NTENSORS];
@@ -16,10 +25,12 @@ typedef struct { void *img; et_image im; et_gpt_config cfg; float *params; } fix
 
 static void make(fixture *f, int L)
 {
-    et_gpt_config c = {65, 0, 16, L, 2, 16};
+    et_gpt_config c;
     size_t np, bn, n, i;
     void *blob;
     uint64_t z = 12345;
+    memset(&c, 0, sizeof c); /* GPT-2 shape: any optional field zero */
+    c.vocab = 65; c.context = 16; c.layers = L; c.heads = 2; c.channels = 16;
     et_gpt_config_check(&c);
     np = et_gpt_tensors(&c, tinfo);
     f->params = malloc(np * sizeof(float));
@@ -55,7 +66,7 @@ static void seq(int *tok, int *tgt, int n, int seed)
 START_TEST(plan_exact)
 {
     fixture f;
-    et_lora_config lc = {2, 0, 0, ET_LORA_ADAMW};
+    et_lora_config lc = {2, 0, 0, ET_LORA_ADAMW, 0, 0};
     et_lora_plan p;
     et_lora s;
     et_arena a;
@@ -63,9 +74,13 @@ START_TEST(plan_exact)
     int tok[12], tgt[12];
     float loss;
     make(&f, 2);
+    /* the loop variable: plain, LayerNorms trained, block inputs stored, both */
+    lc.train_ln = _i & 1;
+    lc.keep_inputs = _i >> 1;
     ck_assert_int_eq(et_lora_plan_compute(&f.im, &lc, 12, &p), ET_OK);
-    ck_assert_uint_eq(p.total, p.params + p.grads + p.opt + p.acts);
-    ck_assert_uint_eq(p.nparams, 2u * 2 * (16 + 48 + 16 + 64));
+    ck_assert_uint_eq(p.total, p.params + p.grads + p.opt + p.acts + p.inputs);
+    ck_assert_uint_eq(p.nparams, 2u * 2 * (16 + 48 + 16 + 64) + (lc.train_ln ? 16u * (4 * 2 + 2) : 0));
+    ck_assert_uint_eq(p.inputs, lc.keep_inputs ? 2u * 12 * 16 * 4 : 0);
     buf = et_test_aligned(p.total);
     /* one byte short: refused, arena untouched */
     et_arena_init(&a, buf, p.total - 1);
@@ -95,7 +110,7 @@ END_TEST
 START_TEST(matches_qgpt)
 {
     fixture f;
-    et_lora_config lc = {4, 1, 0, ET_LORA_SGD};
+    et_lora_config lc = {4, 1, 0, ET_LORA_SGD, 0, 0};
     et_lora_plan p;
     et_lora s;
     et_qgpt q;
@@ -126,7 +141,7 @@ END_TEST
 START_TEST(gradients)
 {
     fixture f;
-    et_lora_config lc = {2, 0, 0, ET_LORA_SGD};
+    et_lora_config lc = {2, 0, 0, ET_LORA_SGD, 0, 0};
     et_lora_plan p;
     et_lora s;
     et_arena a;
@@ -169,7 +184,7 @@ START_TEST(training_lowers_loss)
     int o;
     make(&f, 2);
     for (o = 0; o < 2; o++) {
-        et_lora_config lc = {4, 0, 0, o ? ET_LORA_ADAMW : ET_LORA_SGD};
+        et_lora_config lc = {4, 0, 0, o ? ET_LORA_ADAMW : ET_LORA_SGD, 0, 0};
         et_lora_plan p;
         et_lora s;
         et_arena a;
@@ -199,7 +214,7 @@ END_TEST
 START_TEST(adapter_file)
 {
     fixture f;
-    et_lora_config lc = {2, 1, 0, ET_LORA_SGD}, lc2 = {2, 2, 0, ET_LORA_SGD};
+    et_lora_config lc = {2, 1, 0, ET_LORA_SGD, 0, 0}, lc2 = {2, 2, 0, ET_LORA_SGD, 0, 0};
     et_lora_plan p;
     et_lora s, t, u;
     et_arena a, b, c;
@@ -234,16 +249,498 @@ START_TEST(adapter_file)
 }
 END_TEST
 
+/* the last position's logits: with adapters, -log softmax(logits)[target] is the last
+ * token's loss (n L(n) - (n-1) L(n-1): the model is causal); with B = 0 they are the
+ * W8A32 model's logits */
+START_TEST(logits_last_row)
+{
+    fixture f;
+    et_lora_config lc = {2, 0, 0, ET_LORA_SGD, 0, 0};
+    et_lora_plan p;
+    et_lora s;
+    et_qgpt q;
+    et_arena a, aq;
+    size_t qn, i;
+    void *buf, *qbuf;
+    int tok[12], tgt[12], v;
+    float lg[65], ql[65], ln, ln1, mx = -1e30f;
+    double z = 0.0;
+    make(&f, 2);
+    seq(tok, tgt, 12, 4);
+    et_lora_plan_compute(&f.im, &lc, 12, &p);
+    buf = et_test_aligned(p.total);
+    et_arena_init(&a, buf, p.total);
+    ck_assert_int_eq(et_lora_create(&s, &f.im, &lc, 12, 3, &a), ET_OK);
+    /* B = 0: the W8A32 model's logits */
+    ck_assert_int_eq(et_lora_logits(&s, tok, 12, lg), ET_OK);
+    ck_assert_int_eq(et_qgpt_plan(&f.cfg, ET_QMODE_W8A32, 1, 12, 1, &qn), ET_OK);
+    qbuf = et_test_aligned(qn);
+    et_arena_init(&aq, qbuf, qn);
+    ck_assert_int_eq(et_qgpt_create(&q, &f.cfg, ET_QMODE_W8A32, f.im.blob, f.im.blob_bytes, 1, 12, NULL, &aq), ET_OK);
+    ck_assert_int_eq(et_qgpt_forward(&q, tok, NULL, 1, 12), ET_OK);
+    ck_assert_int_eq(et_qgpt_logits(&q, 0, 11, ql), ET_OK);
+    for (v = 0; v < 65; v++) ET_CK_CLOSE(lg[v], ql[v], 1e-4, 1e-4);
+    /* adapters on: the cross-entropy of the returned row is the last token's loss */
+    for (i = 0; i < s.nparams; i++) s.params[i] += 0.3f * (float)((int)(i * 37 % 17) - 8) / 8.0f;
+    ck_assert_int_eq(et_lora_logits(&s, tok, 12, lg), ET_OK);
+    for (v = 0; v < 65; v++) if (lg[v] > mx) mx = lg[v];
+    for (v = 0; v < 65; v++) z += exp((double)lg[v] - mx);
+    et_lora_loss(&s, tok, tgt, 12, &ln);
+    et_lora_loss(&s, tok, tgt, 11, &ln1);
+    ET_CK_CLOSE(-((double)lg[tgt[11]] - mx - log(z)), 12.0 * ln - 11.0 * ln1, 1e-3, 2e-4);
+    ck_assert_int_eq(et_lora_logits(&s, tok, 13, lg), ET_ERR_RANGE);
+    tok[0] = 65;
+    ck_assert_int_eq(et_lora_logits(&s, tok, 12, lg), ET_ERR_RANGE);
+    free(qbuf); free(buf);
+    drop(&f);
+}
+END_TEST
+
+/* mean loss of the session over a few fixed sequences */
+static float mean_loss(et_lora *s, int n)
+{
+    int tok[16], tgt[16], k;
+    float l, sum = 0.0f;
+    for (k = 0; k < 4; k++) {
+        seq(tok, tgt, n, 20 + k);
+        ck_assert_int_eq(et_lora_loss(s, tok, tgt, n, &l), ET_OK);
+        sum += l;
+    }
+    return sum / 4;
+}
+
+/* merge: the merged image without adapters is close to the image with them, far from
+ * the image alone (so skipping the merge fails), and only the adapted rows change */
+START_TEST(merge_close)
+{
+    fixture f;
+    et_lora_config lc = {4, 1, 0, ET_LORA_SGD, 0, 0}, l1 = {1, 1, 0, ET_LORA_SGD, 0, 0};
+    et_lora_plan p;
+    et_lora s, m;
+    et_arena a, b;
+    et_image mi;
+    void *buf, *buf2, *blob, *img;
+    int tok[16], tgt[16], it, C = 16, L = 2;
+    size_t n, bn, w_off, w_len, ws_off, i, changed = 0, outside = 0;
+    float base, adapted, merged;
+    const uint8_t *b0, *b1;
+    make(&f, L);
+    et_lora_plan_compute(&f.im, &lc, 16, &p);
+    buf = et_test_aligned(p.total);
+    et_arena_init(&a, buf, p.total);
+    ck_assert_int_eq(et_lora_create(&s, &f.im, &lc, 16, 1, &a), ET_OK);
+    base = mean_loss(&s, 16);
+    for (it = 0; it < 40; it++) {
+        seq(tok, tgt, 16, 20 + it % 4);
+        ck_assert_int_eq(et_lora_accumulate(&s, tok, tgt, 16, 1.0f, NULL), ET_OK);
+        ck_assert_int_eq(et_lora_step(&s, 0.5f, 0.0f), ET_OK);
+    }
+    adapted = mean_loss(&s, 16);
+    bn = f.im.blob_bytes;
+    blob = et_test_aligned(bn);
+    ck_assert_int_eq(et_lora_merge(&s, &f.im, blob, bn - 1), ET_ERR_NOMEM);
+    ck_assert_int_eq(et_lora_merge(&s, &f.im, (uint8_t *)blob + 4, bn), ET_ERR_INVALID);
+    ck_assert_int_eq(et_lora_merge(&s, &f.im, (void *)(uintptr_t)f.im.blob, bn), ET_ERR_INVALID);
+    ck_assert_int_eq(et_lora_merge(&s, &f.im, blob, bn), ET_OK);
+    et_image_size(&f.cfg, ET_QMODE_W8A32, 0, &n);
+    img = et_test_aligned(n);
+    ck_assert_int_eq(et_image_build(img, n, &f.cfg, ET_QMODE_W8A32, blob, bn, NULL, 0, NULL), ET_OK);
+    ck_assert_int_eq(et_image_open(&mi, img, n), ET_OK);
+    ck_assert_uint_ne(mi.payload_crc, f.im.payload_crc);
+    et_lora_plan_compute(&mi, &l1, 16, &p);
+    buf2 = et_test_aligned(p.total);
+    et_arena_init(&b, buf2, p.total);
+    ck_assert_int_eq(et_lora_create(&m, &mi, &l1, 16, 1, &b), ET_OK); /* B = 0: the merged image alone */
+    merged = mean_loss(&m, 16);
+    fprintf(stderr, "merge: loss base %.6f, with adapters %.6f, merged image %.6f (|merged - adapters| %.2e)\n", base,
+            adapted, merged, fabs((double)merged - adapted));
+    ck_assert_msg(base - adapted > 0.2f, "training moved the loss by %g only", (double)(base - adapted));
+    ck_assert_msg(fabs((double)merged - adapted) < 5e-3, "merged %.6f vs adapters %.6f", (double)merged, (double)adapted);
+    ck_assert_msg(fabs((double)base - adapted) > 40 * 5e-3, "the tolerance would not catch a skipped merge");
+    /* only layer 1's qkv and fc rows (weights and scales) differ */
+    b0 = (const uint8_t *)f.im.blob;
+    b1 = (const uint8_t *)blob;
+    for (i = 0; i < bn; i++) {
+        int in = 0, t;
+        const void *wp[2], *sp[2];
+        int oc[2];
+        wp[0] = f.im.w.qkv.w; sp[0] = f.im.w.qkv.ws; oc[0] = 3 * C;
+        wp[1] = f.im.w.fc.w; sp[1] = f.im.w.fc.ws; oc[1] = 4 * C;
+        for (t = 0; t < 2; t++) {
+            w_off = (size_t)((const uint8_t *)wp[t] - b0) + (size_t)(L - 1) * oc[t] * C;
+            w_len = (size_t)oc[t] * C;
+            ws_off = (size_t)((const uint8_t *)sp[t] - b0) + (size_t)(L - 1) * oc[t] * 4;
+            if ((i >= w_off && i < w_off + w_len) || (i >= ws_off && i < ws_off + (size_t)oc[t] * 4)) in = 1;
+        }
+        if (b0[i] != b1[i]) { if (in) changed++; else outside++; }
+    }
+    ck_assert_uint_eq(outside, 0);
+    ck_assert_uint_gt(changed, 1000);
+    free(buf2); free(img); free(blob); free(buf);
+    drop(&f);
+}
+END_TEST
+
+/* adapters are bound to the image they were trained on; version 1 files (no binding)
+ * still load; et_lora_open refuses another shape with both shapes in the message */
+START_TEST(adapter_binding)
+{
+    fixture f, g, h;
+    et_lora_config lc = {2, 1, 0, ET_LORA_SGD, 0, 0};
+    et_lora_plan p;
+    et_lora s, t;
+    et_arena a, b;
+    void *b1, *b2, *ar = NULL;
+    char path[64], v1[64];
+    et_error e = {0};
+    et_lora_file_info in;
+    uint8_t hdr[40];
+    uint32_t u, crc;
+    uint64_t np;
+    float one = 1.0f;
+    FILE *fp;
+    size_t i;
+    make(&f, 2);
+    make(&g, 2);
+    for (i = 0; i < 5; i++) g.params[i] += 0.5f; /* same shape, other weights */
+    {
+        size_t bn, n;
+        void *blob;
+        et_qgpt_tensors(&g.cfg, ET_QMODE_W8A32, NULL, &bn);
+        blob = et_test_aligned(bn);
+        ck_assert_int_eq(et_qgpt_quantize(&g.cfg, g.params, ET_QMODE_W8A32, NULL, NULL, blob, bn), ET_OK);
+        et_image_size(&g.cfg, ET_QMODE_W8A32, 0, &n);
+        ck_assert_int_eq(et_image_build(g.img, n, &g.cfg, ET_QMODE_W8A32, blob, bn, NULL, 0, NULL), ET_OK);
+        ck_assert_int_eq(et_image_open(&g.im, g.img, n), ET_OK);
+        free(blob);
+    }
+    ck_assert_uint_ne(f.im.payload_crc, g.im.payload_crc);
+    snprintf(path, sizeof path, "/tmp/check_lora_b%ld.etlora", (long)getpid());
+    snprintf(v1, sizeof v1, "/tmp/check_lora_v%ld.etlora", (long)getpid());
+    et_lora_plan_compute(&f.im, &lc, 8, &p);
+    b1 = et_test_aligned(p.total); b2 = et_test_aligned(p.total);
+    et_arena_init(&a, b1, p.total); et_arena_init(&b, b2, p.total);
+    ck_assert_int_eq(et_lora_create(&s, &f.im, &lc, 8, 1, &a), ET_OK);
+    ck_assert_int_eq(et_lora_create(&t, &g.im, &lc, 8, 2, &b), ET_OK);
+    for (i = 0; i < s.nparams; i++) s.params[i] = (float)i * 0.01f;
+    ck_assert_int_eq(et_lora_save(path, &s, &e), ET_OK);
+    ck_assert_int_eq(et_lora_file_info_read(path, &in, &e), ET_OK);
+    ck_assert_uint_eq(in.version, 2);
+    ck_assert_uint_eq(in.image_crc, f.im.payload_crc);
+    ck_assert_int_eq(in.rank, 2);
+    ck_assert_int_eq(in.layers, 1);
+    ck_assert_int_eq(et_lora_load(path, &t, &e), ET_ERR_INVALID);
+    ck_assert_msg(strstr(e.msg, "payload CRC") != NULL, "%s", e.msg);
+    /* a version 1 file of the same adapters: no binding, loads anywhere it fits */
+    fp = fopen(v1, "wb");
+    memcpy(hdr, ET_LORA_FILE_MAGIC, 8);
+    u = 1; memcpy(hdr + 8, &u, 4);
+    u = 2; memcpy(hdr + 12, &u, 4);
+    u = 1; memcpy(hdr + 16, &u, 4);
+    u = 2; memcpy(hdr + 20, &u, 4);
+    u = 16; memcpy(hdr + 24, &u, 4);
+    memcpy(hdr + 28, &one, 4);
+    np = s.nparams; memcpy(hdr + 32, &np, 8);
+    crc = et_crc32_update(et_crc32(hdr, 40), s.params, s.nparams * 4);
+    fwrite(hdr, 1, 40, fp);
+    fwrite(s.params, 4, s.nparams, fp);
+    fwrite(&crc, 4, 1, fp);
+    fclose(fp);
+    ck_assert_int_eq(et_lora_load(v1, &t, &e), ET_OK);
+    ck_assert_int_eq(memcmp(s.params, t.params, s.nparams * 4), 0);
+    /* another shape */
+    make(&h, 3);
+    ck_assert_int_eq(et_lora_open(path, &h.im, "three.etimg", 8, &t, &ar, &e), ET_ERR_INVALID);
+    ck_assert_msg(strstr(e.msg, "L=2") && strstr(e.msg, "three.etimg is L=3"), "%s", e.msg);
+    free(ar);
+    /* et_lora_open over the right image reproduces the saved adapters */
+    ck_assert_int_eq(et_lora_open(path, &f.im, "f.etimg", 8, &t, &ar, &e), ET_OK);
+    ck_assert_int_eq(memcmp(s.params, t.params, s.nparams * 4), 0);
+    free(ar);
+    unlink(path); unlink(v1);
+    free(b1); free(b2);
+    drop(&f); drop(&g); drop(&h);
+}
+END_TEST
+
+/* trained LayerNorm gains and biases (blocks and final) against central differences */
+START_TEST(gradients_ln)
+{
+    fixture f;
+    et_lora_config lc = {2, 1, 0, ET_LORA_SGD, 1, 0};
+    et_lora_plan p;
+    et_lora s;
+    et_arena a;
+    void *buf;
+    int tok[10], tgt[10], checked = 0;
+    size_t i;
+    float *g, loss;
+    make(&f, 2);
+    seq(tok, tgt, 10, 6);
+    et_lora_plan_compute(&f.im, &lc, 10, &p);
+    buf = et_test_aligned(p.total);
+    et_arena_init(&a, buf, p.total);
+    ck_assert_int_eq(et_lora_create(&s, &f.im, &lc, 10, 7, &a), ET_OK);
+    ck_assert_ptr_nonnull(s.ln);
+    ck_assert_uint_eq(s.nparams - s.nadapt, 16u * 6);
+    /* the copies start as the image's: the loss is the image's own */
+    ck_assert_int_eq(memcmp(s.ln, f.im.w.ln1w + 16, 16 * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(s.ln + 5 * 16, f.im.w.lnfb, 16 * sizeof(float)), 0);
+    for (i = 0; i < s.nadapt; i++) s.params[i] += 0.3f * (float)((int)(i * 37 % 17) - 8) / 8.0f;
+    for (i = s.nadapt; i < s.nparams; i++) s.params[i] += 0.1f * (float)((int)(i * 13 % 7) - 3) / 3.0f;
+    ck_assert_int_eq(et_lora_accumulate(&s, tok, tgt, 10, 1.0f, &loss), ET_OK);
+    g = malloc(s.nparams * sizeof *g);
+    memcpy(g, s.grads, s.nparams * sizeof *g);
+    for (i = s.nadapt; i < s.nparams; i += 3) {
+        float keep = s.params[i], lp, lm, eps = 1e-2f;
+        double fd;
+        s.params[i] = keep + eps;
+        et_lora_loss(&s, tok, tgt, 10, &lp);
+        s.params[i] = keep - eps;
+        et_lora_loss(&s, tok, tgt, 10, &lm);
+        s.params[i] = keep;
+        fd = ((double)lp - lm) / (2.0 * eps);
+        ck_assert_msg(fabs(fd - g[i]) <= 2e-3 + 5e-2 * fabs(fd), "LayerNorm param %zu: analytic %.6g, numeric %.6g",
+                      i - s.nadapt, (double)g[i], fd);
+        checked++;
+    }
+    ck_assert_int_eq(checked, 32);
+    free(g); free(buf);
+    drop(&f);
+}
+END_TEST
+
+/* stored block inputs change the memory and the work, not one bit of the loss or gradients */
+START_TEST(keep_inputs_same)
+{
+    fixture f;
+    et_lora_plan p0, p1;
+    et_lora s0, s1;
+    et_arena a0, a1;
+    void *b0, *b1;
+    int tok[16], tgt[16], k;
+    float l0, l1;
+    make(&f, 3);
+    for (k = 0; k < 2; k++) {
+        et_lora_config c0 = {2, 2, 0, ET_LORA_ADAMW, k, 0}, c1 = {2, 2, 0, ET_LORA_ADAMW, k, 1};
+        et_lora_plan_compute(&f.im, &c0, 16, &p0);
+        et_lora_plan_compute(&f.im, &c1, 16, &p1);
+        ck_assert_uint_eq(p1.total - p0.total, 2u * 16 * 16 * 4);
+        b0 = et_test_aligned(p0.total); b1 = et_test_aligned(p1.total);
+        et_arena_init(&a0, b0, p0.total); et_arena_init(&a1, b1, p1.total);
+        ck_assert_int_eq(et_lora_create(&s0, &f.im, &c0, 16, 5, &a0), ET_OK);
+        ck_assert_int_eq(et_lora_create(&s1, &f.im, &c1, 16, 5, &a1), ET_OK);
+        seq(tok, tgt, 16, 2);
+        ck_assert_int_eq(et_lora_accumulate(&s0, tok, tgt, 16, 1.0f, &l0), ET_OK);
+        ck_assert_int_eq(et_lora_accumulate(&s1, tok, tgt, 16, 1.0f, &l1), ET_OK);
+        et_lora_step(&s0, 1e-2f, 0.0f);
+        et_lora_step(&s1, 1e-2f, 0.0f);
+        seq(tok, tgt, 13, 3);
+        ck_assert_int_eq(et_lora_accumulate(&s0, tok, tgt, 13, 1.0f, &l0), ET_OK);
+        ck_assert_int_eq(et_lora_accumulate(&s1, tok, tgt, 13, 1.0f, &l1), ET_OK);
+        ck_assert(l0 == l1);
+        ck_assert_int_eq(memcmp(s0.grads, s1.grads, s0.nparams * sizeof(float)), 0);
+        ck_assert_uint_eq(a1.high_water, p1.total);
+        free(b0); free(b1);
+    }
+    drop(&f);
+}
+END_TEST
+
+/* merging trained LayerNorms: the merged image alone matches image + adapters + LayerNorms,
+ * and the adapter file carries them (et_lora_open sizes the session from it) */
+START_TEST(merge_ln)
+{
+    fixture f;
+    et_lora_config lc = {2, 1, 0, ET_LORA_ADAMW, 1, 0}, l1 = {1, 1, 0, ET_LORA_SGD, 0, 0};
+    et_lora_plan p;
+    et_lora s, m, o;
+    et_arena a, b;
+    et_image mi;
+    et_error e = {0};
+    void *buf, *buf2, *blob, *img, *ar = NULL;
+    int tok[16], tgt[16], it;
+    size_t n, bn;
+    float base, adapted, merged;
+    char path[64];
+    make(&f, 2);
+    et_lora_plan_compute(&f.im, &lc, 16, &p);
+    buf = et_test_aligned(p.total);
+    et_arena_init(&a, buf, p.total);
+    ck_assert_int_eq(et_lora_create(&s, &f.im, &lc, 16, 1, &a), ET_OK);
+    base = mean_loss(&s, 16);
+    for (it = 0; it < 40; it++) {
+        seq(tok, tgt, 16, 20 + it % 4);
+        ck_assert_int_eq(et_lora_accumulate(&s, tok, tgt, 16, 1.0f, NULL), ET_OK);
+        ck_assert_int_eq(et_lora_step(&s, 2e-2f, 0.1f), ET_OK);
+    }
+    adapted = mean_loss(&s, 16);
+    ck_assert_msg(memcmp(s.ln, f.im.w.ln1w + 16, 16 * sizeof(float)) != 0, "the LayerNorm gains did not train");
+    bn = f.im.blob_bytes;
+    blob = et_test_aligned(bn);
+    ck_assert_int_eq(et_lora_merge(&s, &f.im, blob, bn), ET_OK);
+    et_image_size(&f.cfg, ET_QMODE_W8A32, 0, &n);
+    img = et_test_aligned(n);
+    ck_assert_int_eq(et_image_build(img, n, &f.cfg, ET_QMODE_W8A32, blob, bn, NULL, 0, NULL), ET_OK);
+    ck_assert_int_eq(et_image_open(&mi, img, n), ET_OK);
+    ck_assert_int_eq(memcmp(mi.w.lnfw, s.ln + 4 * 16, 16 * sizeof(float)), 0);
+    et_lora_plan_compute(&mi, &l1, 16, &p);
+    buf2 = et_test_aligned(p.total);
+    et_arena_init(&b, buf2, p.total);
+    ck_assert_int_eq(et_lora_create(&m, &mi, &l1, 16, 1, &b), ET_OK);
+    merged = mean_loss(&m, 16);
+    fprintf(stderr, "merge with LayerNorms: loss base %.6f, trained %.6f, merged image %.6f (|diff| %.2e)\n", base, adapted,
+            merged, fabs((double)merged - adapted));
+    ck_assert_msg(base - adapted > 0.2f && fabs((double)merged - adapted) < 5e-3, "base %g trained %g merged %g",
+                  (double)base, (double)adapted, (double)merged);
+    /* file round trip */
+    snprintf(path, sizeof path, "/tmp/check_lora_ln%ld.etlora", (long)getpid());
+    ck_assert_int_eq(et_lora_save(path, &s, &e), ET_OK);
+    ck_assert_int_eq(et_lora_open(path, &f.im, "f.etimg", 16, &o, &ar, &e), ET_OK);
+    ck_assert_ptr_nonnull(o.ln);
+    ck_assert_int_eq(memcmp(o.params, s.params, s.nparams * sizeof(float)), 0);
+    ET_CK_CLOSE(mean_loss(&o, 16), adapted, 0, 0);
+    free(ar);
+    unlink(path);
+    free(buf2); free(img); free(blob); free(buf);
+    drop(&f);
+}
+END_TEST
+
+// --- the CLI end to end: finetune --merge, eval and sample of images with adapters, merge, plan budgets
+
+static double after(const char *out, const char *key)
+{
+    const char *p = strstr(out, key);
+    double v = -1;
+    ck_assert_msg(p != NULL, "no '%s' in:\n%s", key, out);
+    ck_assert_int_eq(sscanf(p + strlen(key), "%lf", &v), 1);
+    return v;
+}
+
+START_TEST(cli_image)
+{
+    fixture f;
+    const char *cli = et_test_cli();
+    char dir[96], img[128], merged[128], merged2[128], text[128], small[128], out[8192];
+    char *words[] = {"the food was good ", "service was slow ", "great place ", "never again ", "tasty and cheap "};
+    et_tokenizer *tok;
+    et_error e = {0};
+    void *tb;
+    size_t tn, la, lb, i;
+    uint8_t *ma, *mb;
+    double before, aft, e_base, e_ad, e_merged;
+    FILE *fp;
+    int rc;
+    uint64_t z = 7;
+    make(&f, 2);
+    snprintf(dir, sizeof dir, "/tmp/check_lora_cli_%ld", (long)getpid());
+    snprintf(img, sizeof img, "%s.etimg", dir);
+    snprintf(merged, sizeof merged, "%s_m.etimg", dir);
+    snprintf(merged2, sizeof merged2, "%s_m2.etimg", dir);
+    snprintf(small, sizeof small, "%s_s.etimg", dir);
+    snprintf(text, sizeof text, "%s.txt", dir);
+    fp = fopen(text, "w");
+    for (i = 0; i < 300; i++) {
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        fputs(words[(z >> 33) % 5], fp);
+        if (i % 7 == 6) fputc('\n', fp);
+    }
+    fclose(fp);
+    {
+        size_t n;
+        uint8_t *t = et_test_slurp(text, &n);
+        ck_assert_int_eq(et_tok_train_char((const char *)t, n, &tok), ET_OK);
+        free(t);
+    }
+    ck_assert_int_eq(et_tok_serialize(tok, &tb, &tn), ET_OK);
+    ck_assert_int_eq(et_image_export(img, ET_IMAGE_FMT_BIN, &f.cfg, f.params, tb, tn, NULL, &e), ET_OK);
+    /* finetune with --merge */
+    rc = et_test_run(out, sizeof out, "%s finetune --image %s --data %s --lora 4 -t 16 --steps 60 --lr 0.3 --log-every 60 "
+                     "--val-windows 20 --out %s --merge %s", cli, img, text, dir, merged);
+    ck_assert_msg(rc == 0, "%s", out);
+    before = after(out, "val loss before ");
+    aft = after(out, "val loss after ");
+    ck_assert_msg(before - aft > 0.3, "%s", out);
+    /* eval: the image alone and with the adapters reproduce finetune's held-out numbers */
+    rc = et_test_run(out, sizeof out, "%s eval --image %s --data %s -t 16 --val-frac 0.1 --windows 20", cli, img, text);
+    ck_assert_msg(rc == 0, "%s", out);
+    e_base = after(out, "\nloss ");
+    rc = et_test_run(out, sizeof out, "%s eval --image %s --adapters %s/adapters.etlora --data %s -t 16 --val-frac 0.1 "
+                     "--windows 20", cli, img, dir, text);
+    ck_assert_msg(rc == 0, "%s", out);
+    e_ad = after(out, "\nloss ");
+    ET_CK_CLOSE(e_base, before, 0, 6e-5);
+    ET_CK_CLOSE(e_ad, aft, 0, 6e-5);
+    /* the merged image alone is close to image + adapters, and far from the image alone */
+    rc = et_test_run(out, sizeof out, "%s eval --image %s --data %s -t 16 --val-frac 0.1 --windows 20", cli, merged, text);
+    ck_assert_msg(rc == 0, "%s", out);
+    e_merged = after(out, "\nloss ");
+    fprintf(stderr, "cli merge: held-out loss image %.6f, + adapters %.6f, merged image %.6f (|diff| %.2e)\n", e_base, e_ad,
+            e_merged, fabs(e_merged - e_ad));
+    ck_assert_msg(fabs(e_merged - e_ad) < 5e-3 && fabs(e_base - e_ad) > 40 * 5e-3, "base %g adapters %g merged %g", e_base,
+                  e_ad, e_merged);
+    /* merge as its own command writes the same bytes */
+    rc = et_test_run(out, sizeof out, "%s merge --image %s --adapters %s/adapters.etlora --out %s", cli, img, dir, merged2);
+    ck_assert_msg(rc == 0, "%s", out);
+    ma = et_test_slurp(merged, &la);
+    mb = et_test_slurp(merged2, &lb);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_int_eq(memcmp(ma, mb, la), 0);
+    free(ma); free(mb);
+    /* adapters on the image they were merged into: refused */
+    rc = et_test_run(out, sizeof out, "%s eval --image %s --adapters %s/adapters.etlora --data %s", cli, merged, dir, text);
+    ck_assert_msg(rc == 1 && strstr(out, "payload CRC") && strstr(out, "merged into"), "%s", out);
+    /* ... and on a model of another shape */
+    {
+        fixture g;
+        make(&g, 3);
+        ck_assert_int_eq(et_image_export(small, ET_IMAGE_FMT_BIN, &g.cfg, g.params, tb, tn, NULL, &e), ET_OK);
+        drop(&g);
+    }
+    rc = et_test_run(out, sizeof out, "%s sample --image %s --adapters %s/adapters.etlora -n 5", cli, small, dir);
+    ck_assert_msg(rc == 1 && strstr(out, "adapters for a model of L=2"), "%s", out);
+    /* sample: greedy from image + adapters equals greedy from the merged image here */
+    rc = et_test_run(out, sizeof out, "%s sample --image %s --adapters %s/adapters.etlora --prompt 'the ' -n 30 "
+                     "--temperature 0", cli, img, dir);
+    ck_assert_msg(rc == 0 && !strncmp(out, "the ", 4) && strlen(out) >= 30, "%s", out);
+    rc = et_test_run(out, sizeof out, "%s sample --image /nonexistent.etimg", cli);
+    ck_assert_msg(rc == 1 && strstr(out, "cannot open"), "%s", out);
+    /* plan against budgets */
+    rc = et_test_run(out, sizeof out, "%s plan --image %s --lora 4 -t 16 --ram 1M --flash 1M --board b", cli, img);
+    ck_assert_msg(rc == 0 && strstr(out, "b: everything fits"), "%s", out);
+    rc = et_test_run(out, sizeof out, "%s plan --image %s --lora 4 -t 16 --ram 14K --flash 1K --board b", cli, img);
+    ck_assert_msg(rc == 1 && strstr(out, "b flash 1024 bytes") && strstr(out, "DOES NOT FIT") &&
+                  strstr(out, "needs") && strstr(out, "longest sequence that fits"), "%s", out);
+    rc = et_test_run(out, sizeof out, "%s plan --image %s --lora 4 -t 16 --arena 2K --ram 1M", cli, img);
+    ck_assert_msg(rc == 1 && strstr(out, "the firmware reserves"), "%s", out);
+    et_tok_free(tok);
+    free(tb);
+    unlink(img); unlink(merged); unlink(merged2); unlink(small); unlink(text);
+    snprintf(out, sizeof out, "%s/adapters.etlora", dir);
+    unlink(out);
+    rmdir(dir);
+    drop(&f);
+}
+END_TEST
+
 static Suite *lora_suite(void)
 {
     Suite *s = suite_create("lora");
     TCase *t = tcase_create("lora");
     tcase_set_timeout(t, 60);
-    tcase_add_test(t, plan_exact);
+    tcase_add_loop_test(t, plan_exact, 0, 4);
     tcase_add_test(t, matches_qgpt);
     tcase_add_test(t, gradients);
     tcase_add_test(t, training_lowers_loss);
     tcase_add_test(t, adapter_file);
+    tcase_add_test(t, logits_last_row);
+    tcase_add_test(t, merge_close);
+    tcase_add_test(t, gradients_ln);
+    tcase_add_test(t, keep_inputs_same);
+    tcase_add_test(t, merge_ln);
+    tcase_add_test(t, adapter_binding);
+    tcase_add_test(t, cli_image);
     suite_add_tcase(s, t);
     return s;
 }

@@ -246,9 +246,18 @@ START_TEST(cli_lowrank)
     ck_assert_msg(strstr(out, "rank 33 is larger than") != NULL, "%s", out);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
                          "energy=1.5 --out %s/x.etck", cli, dir, dir, dir), 2);
+    /* low-rank then 2:4: the rank rounds down to a multiple of 4 (A's rows are pruned in groups of 4) */
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+                      "params=0.3 --prune 2:4 -b 4 -t 16 --out %s/lrp.etsp", cli, dir, dir, dir) == 0, "%s", out);
+    ck_assert(strstr(out, "low-rank MLP params=0.3 + pruned 2:4: val loss") != NULL);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
-                         "params=0.5 --prune 2:4 -t 16 --out %s/x.etck", cli, dir, dir, dir), 1);
-    ck_assert(strstr(out, "do not combine") != NULL);
+                         "rank=6 --prune 2:4 -t 16 --out %s/x.etck", cli, dir, dir, dir), 1);
+    ck_assert_msg(strstr(out, "must be a multiple of 4") != NULL, "%s", out);
+    /* low-rank with a fine-tune after it */
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/run/model.etck --data %s/data/val.bin --lowrank "
+                      "params=0.5 --finetune-steps 3 --finetune-batch 2 -b 4 -t 16 --out %s/lrft.etsp", cli, dir, dir,
+                      dir) == 0, "%s", out);
+    ck_assert(strstr(out, "low-rank MLP params=0.5 + 3 ft: val loss") != NULL);
     snprintf(path, sizeof path, "%s/x.etck", dir);
     ck_assert_int_ne(stat(path, &st), 0);
     ck_assert_int_eq(et_lowrank_spec_parse("rank=2.5", &p, &e), ET_ERR_INVALID);

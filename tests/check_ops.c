@@ -164,21 +164,11 @@ static void at_ref_fwd(at_ref *r)
                 }
             }
 }
-static double at_loss(void *ctx)
-{
-    at_ref *r = ctx;
-    double s = 0;
-    int i;
-    at_ref_fwd(r);
-    for (i = 0; i < AB * AT * AC; i++) s += r->R[i] * r->y[i];
-    return s;
-}
 START_TEST(attention)
 {
-    float qkv[AB * AT * 3 * AC], R[AB * AT * AC], y[AB * AT * AC], dqkv[AB * AT * 3 * AC];
-    float pre[AB * ANH * AT * AT], att[AB * ANH * AT * AT], dpre[AB * ANH * AT * AT], datt[AB * ANH * AT * AT];
+    float qkv[AB * AT * 3 * AC], R[AB * AT * AC], y[AB * AT * AC];
+    float pre[1], att[AB * ANH * AT]; /* the inference form: att receives the log-sum-exp */
     at_ref r;
-    int i;
     et_rng_seed(&rng, 3);
     fillf(qkv, AB * AT * 3 * AC, -1.5f, 1.5f); fillf(R, AB * AT * AC, -1, 1);
     f2d(r.qkv, qkv, AB * AT * 3 * AC); f2d(r.R, R, AB * AT * AC);
@@ -187,11 +177,7 @@ START_TEST(attention)
     et_cpu_attention_fwd(&scrambled, scr, slice, y, pre, att, qkv, AB, AT, AC, ANH);
     at_ref_fwd(&r);
     check_fwd("attention out", y, r.y, AB * AT * AC);
-    for (i = 0; i < AB * AT * 3 * AC; i++) dqkv[i] = 1.0f;
-    memset(dpre, 0, sizeof dpre);
-    memset(datt, 0, sizeof datt);
-    et_cpu_attention_bwd(&scrambled, scr, slice, dqkv, dpre, datt, R, qkv, att, AB, AT, AC, ANH);
-    check_grad("attention dqkv", r.qkv, AB * AT * 3 * AC, dqkv, 1.0f, at_loss, &r);
+    /* the backward is et_cpu_flash_bwd, checked against finite differences below */
     free(scr);
 }
 END_TEST

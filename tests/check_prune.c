@@ -1,18 +1,22 @@
 /* check_prune.c - pruning: exact unstructured sparsity with ties and bad input, N:M
- * groups (2:4, 1:4, 4:8, 3:16) keeping the largest, compact storage round trips, the
- * N:M matmul against the dense one, masks holding through fine-tuning, the pruned-model
- * file (round trip, corruption), and `edgetrain compress --prune` end to end with its
- * bad inputs (the CLI from $ET_CLI). */
+ * groups (2:4, 1:4, 4:8, 3:16) keeping the largest, compact storage round trips read in
+ * place by the sparse kernel, masks holding through fine-tuning, the compact-model file
+ * (every storage kind, fp32 and W8A8: round trip, the working model back from it, every
+ * corruption), and `edgetrain compress --prune` end to end, alone and with --lowrank,
+ * the fine-tune and --quant, with its bad inputs (the CLI from $ET_CLI). */
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "et_check.h"
+#include "et_cmodel.h"
 #include "et_compress.h"
+#include "et_crc32.h"
 #include "et_prune.h"
 #include "et_rng.h"
 #include "et_sparse.h"
+#include "et_spmm.h"
 
 static float *randn(size_t n, uint64_t seed)
 {
@@ -120,7 +124,14 @@ START_TEST(compact_roundtrip_and_matmul)
         ck_assert_int_eq(et_prune_nm_unpack(vals, idx, OC, K, N, M, back), ET_OK);
         ck_assert(memcmp(back, dense, sizeof(float) * n) == 0);
         ck_assert_uint_eq(et_prune_nm_value_count(OC, K, N, M), (size_t)OC * K / M * N);
-        ck_assert_int_eq(et_prune_nm_matmul(y, x, vals, idx, bias, R, K, OC, N, M), ET_OK);
+        { /* the compact kernel reads this layout in place */
+            et_spmat sp = {ET_SPMAT_NM, OC, K, N, M, vals, NULL, idx, NULL};
+            size_t sb = et_spmm_scratch_bytes(R, K, 1);
+            void *scr = et_test_aligned(sb);
+            ck_assert_int_eq(et_spmat_check(&sp), ET_OK);
+            ck_assert_int_eq(et_spmm_f32(&sp, y, x, bias, R, NULL, scr, sb), ET_OK);
+            free(scr);
+        }
         for (r = 0; r < R; r++)
             for (o = 0; o < OC; o++) {
                 double want = bias[o];
@@ -209,54 +220,135 @@ END_TEST
 static char dir[256];
 
 
+static void write_file(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* the compact-model file: every storage kind (2:4, bitmap, factors) in fp32 and W8A8,
+ * round trip, the working model back from a file, and every corruption refused */
 START_TEST(sparse_file_roundtrip)
 {
     et_gpt_config c = {0};
     et_tensor_info t[ET_GPT_NTENSORS];
-    et_prune_spec p, back_p;
-    et_finetune_opts fo;
+    et_prune_spec p;
+    et_lowrank_spec lr;
     et_error e = {0};
-    et_ckpt back;
     char path[300], cmd[400];
-    size_t np, n;
-    float *params;
-    uint8_t *mask, *b;
-    int k;
-    FILE *f;
+    size_t np, n, i;
+    float *params, lo[2 * 12 + 1], hi[2 * 12 + 1];
+    uint8_t *b;
+    int k, j;
     snprintf(dir, sizeof dir, "/tmp/et_prune_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     c.vocab = 19; c.context = 8; c.layers = 2; c.heads = 2; c.channels = 16;
     et_gpt_config_check(&c);
     np = et_gpt_tensors(&c, t);
-    mask = malloc(et_prune_mask_bytes(np));
-    et_finetune_opts_init(&fo);
-    for (k = 0; k < 2; k++) {
+    for (i = 0; i < 2 * 12 + 1; i++) { lo[i] = -3.0f - (float)i; hi[i] = 2.0f + (float)i; }
+    for (k = 0; k < 4; k++) {
+        et_cmodel m, back;
+        et_sparse_model f, g;
         params = randn(np, 8 + k);
-        ck_assert_int_eq(et_prune_spec_parse(k ? "2:4" : "0.7", &p, &e), ET_OK);
-        ck_assert_int_eq(et_compress_prune(&c, params, &p, &fo, NULL, 0, mask, &e), ET_OK);
-        snprintf(path, sizeof path, "%s/m%d.etsp", dir, k);
-        ck_assert_int_eq(et_sparse_save(path, &c, params, mask, &p, "tok", 3, &e), ET_OK);
-        ck_assert_int_eq(et_sparse_probe(path), 1);
-        ck_assert_int_eq(et_sparse_load(path, &back, &back_p, &e), ET_OK);
-        ck_assert_int_eq(back_p.kind, p.kind);
-        ck_assert_uint_eq(back.nparams, np);
-        ck_assert(memcmp(back.params, params, sizeof(float) * np) == 0);
-        ck_assert_uint_eq(back.tokenizer_bytes, 3);
+        ck_assert_int_eq(et_cmodel_init(&m, &c, params, &e), ET_OK);
+        if (k >= 2) { /* low-rank then 2:4: the factors pruned too */
+            ck_assert_int_eq(et_lowrank_spec_parse("rank=8", &lr, &e), ET_OK);
+            ck_assert_int_eq(et_cmodel_lowrank(&m, &lr, NULL, 4, &e), ET_OK);
+        }
+        ck_assert_int_eq(et_prune_spec_parse(k % 2 ? "2:4" : "0.7", &p, &e), ET_OK);
+        ck_assert_int_eq(et_cmodel_prune(&m, &p, p.sparsity, &e), ET_OK);
+        for (j = 0; j < 2; j++) {
+            et_cgpt_mode mode = j ? ET_CGPT_W8A8 : ET_CGPT_F32;
+            ck_assert_int_eq(et_cmodel_pack(&m, mode, lo, hi, "tok", 3, &f, &e), ET_OK);
+            snprintf(path, sizeof path, "%s/m%d%d.etsp", dir, k, j);
+            ck_assert_int_eq(et_sparse_save(path, &f, &e), ET_OK);
+            ck_assert_int_eq(et_sparse_probe(path), 1);
+            ck_assert_int_eq(et_sparse_load(path, &g, &e), ET_OK);
+            ck_assert_int_eq(g.mode, mode);
+            ck_assert_uint_eq(g.blob_bytes, f.blob_bytes);
+            ck_assert(memcmp(g.blob, f.blob, f.blob_bytes) == 0);
+            ck_assert(memcmp(g.spec, f.spec, sizeof *f.spec * 8) == 0);
+            ck_assert_uint_eq(g.tokenizer_bytes, 3);
+            ck_assert_uint_eq(g.src_nparams, np);
+            b = et_test_slurp(path, &n);
+            ck_assert_uint_eq(n, et_sparse_file_bytes(&f));
+            ck_assert(n < np * sizeof(float)); /* smaller than the dense weights */
+            /* the working model back from an fp32 file: same parameters, masks and factors */
+            if (!j) {
+                ck_assert_int_eq(et_cmodel_from_sparse(&back, &g, &e), ET_OK);
+                ck_assert(memcmp(back.params, m.params, sizeof(float) * np) == 0);
+                ck_assert_int_eq(back.prune.kind, p.kind);
+                ck_assert_int_eq(back.lin[2].rank, m.lin[2].rank);
+                if (m.lin[2].rank)
+                    ck_assert(memcmp(back.lin[2].A, m.lin[2].A, sizeof(float) * m.lin[2].OC * m.lin[2].rank) == 0);
+                et_cmodel_free(&back);
+            } else {
+                ck_assert_int_eq(et_cmodel_from_sparse(&back, &g, &e), ET_ERR_INVALID);
+                ck_assert(strstr(e.msg, "already quantized") != NULL);
+            }
+            et_sparse_free(&g);
+            /* corruption anywhere is caught; a cut file too; an old version with a message */
+            b[n / 2] ^= 1;
+            write_file(path, b, n);
+            ck_assert_int_eq(et_sparse_load(path, &g, &e), ET_ERR_CRC);
+            ck_assert_ptr_null(g.blob);
+            b[n / 2] ^= 1;
+            write_file(path, b, n - 10);
+            ck_assert_int_eq(et_sparse_load(path, &g, &e), ET_ERR_TRUNCATED);
+            write_file(path, b, 100);
+            ck_assert_int_eq(et_sparse_load(path, &g, &e), ET_ERR_TRUNCATED);
+            b[30] ^= 4; /* the header's own checksum */
+            write_file(path, b, n);
+            ck_assert_int_eq(et_sparse_load(path, &g, &e), ET_ERR_CRC);
+            b[30] ^= 4;
+            b[8] = 1;
+            write_file(path, b, n);
+            ck_assert_int_eq(et_sparse_load(path, &g, &e), ET_ERR_UNSUPPORTED);
+            ck_assert(strstr(e.msg, "version 1") != NULL);
+            b[8] = 2;
+            free(b);
+            et_sparse_free(&f);
+        }
+        et_cmodel_free(&m);
+        free(params);
+    }
+    /* storage that passes the checksums but not the model's checks: a bitmap that no
+     * longer holds its count, CRCs recomputed, is refused when the model is built */
+    {
+        et_cmodel m;
+        et_sparse_model f, g;
+        et_cruntime rt;
+        et_clin d;
+        size_t hdr_end;
+        uint32_t crc;
+        params = randn(np, 20);
+        ck_assert_int_eq(et_cmodel_init(&m, &c, params, &e), ET_OK);
+        ck_assert_int_eq(et_prune_spec_parse("0.5", &p, &e), ET_OK);
+        ck_assert_int_eq(et_cmodel_prune(&m, &p, 0.5f, &e), ET_OK);
+        ck_assert_int_eq(et_cmodel_pack(&m, ET_CGPT_F32, NULL, NULL, NULL, 0, &f, &e), ET_OK);
+        snprintf(path, sizeof path, "%s/bad.etsp", dir);
+        ck_assert_int_eq(et_sparse_save(path, &f, &e), ET_OK);
         b = et_test_slurp(path, &n);
-        ck_assert_uint_eq(n, 128 + et_sparse_payload_bytes(&c, mask, &p) + 3 + 4);
-        ck_assert(n < np * sizeof(float)); /* smaller than the dense weights */
-        et_ckpt_free(&back);
-        /* corruption anywhere is caught */
-        b[n / 2] ^= 1;
-        f = fopen(path, "wb"); fwrite(b, 1, n, f); fclose(f);
-        ck_assert_int_eq(et_sparse_load(path, &back, NULL, &e), ET_ERR_CRC);
-        ck_assert_ptr_null(back.params);
-        f = fopen(path, "wb"); fwrite(b, 1, n - 10, f); fclose(f);
-        ck_assert_int_ne(et_sparse_load(path, &back, NULL, &e), ET_OK);
+        hdr_end = (128 + 8 * 32 + 63) / 64 * 64;
+        /* where the first linear's bitmap sits in the blob */
+        ck_assert_int_eq(et_cruntime_open(&rt, &f, 1, 8, 1, &e), ET_OK);
+        d = rt.model.lin[0];
+        b[hdr_end + (size_t)((const uint8_t *)d.w.sp.index - (const uint8_t *)f.blob)] ^= 1;
+        et_cruntime_close(&rt);
+        crc = et_crc32(b, n - 4);
+        memcpy(b + n - 4, &crc, 4);
+        write_file(path, b, n);
+        ck_assert_int_eq(et_sparse_load(path, &g, &e), ET_OK);
+        ck_assert_int_eq(et_cruntime_open(&rt, &g, 1, 8, 1, &e), ET_ERR_FORMAT);
+        ck_assert_msg(strstr(e.msg, "corrupt") != NULL, "%s", e.msg);
+        et_sparse_free(&g);
+        et_sparse_free(&f);
+        et_cmodel_free(&m);
         free(b);
         free(params);
     }
-    free(mask);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -287,7 +379,7 @@ START_TEST(cli_prune)
     ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --finetune-steps 5 "
                       "--finetune-batch 2 -b 4 -t 16 --threads 1 --out %s/p.etsp", et_test_cli(), path, dir, dir) == 0,
                   "compress --prune: %s", out);
-    ck_assert(strstr(out, "pruned 2:4 +5 ft") != NULL);
+    ck_assert_msg(strstr(out, "pruned 2:4 + 5 ft") != NULL, "%s", out);
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s --data %s/data/val.bin -b 4 -t 16 --batches 4", et_test_cli(),
                          path, dir), 0);
     ck_assert_int_eq(sscanf(out, "loss %f", &fp), 1);
@@ -300,11 +392,43 @@ START_TEST(cli_prune)
     /* quantize the pruned file */
     ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s/p.etsp --data %s/data/val.bin --quant w8a8 "
                       "--calib-batches 2 -b 4 -t 16 --out %s/pq.etq -q", et_test_cli(), dir, dir, dir) == 0, "%s", out);
-    /* prune + quantize in one go: the report says what the packed int8 form would take */
+    /* prune + quantize in one go: a compact W8A8 file (N:M int8 values + positions) */
     ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --quant w8a8 "
                       "--calib-batches 2 -b 4 -t 16 --out %s/pq2.etq -q", et_test_cli(), path, dir, dir) == 0, "%s", out);
     snprintf(txt, sizeof txt, "%s/pq2.etq.report.md", dir);
     free(et_test_slurp(txt, &n1));
+    snprintf(txt, sizeof txt, "%s/pq2.etq", dir);
+    ck_assert_int_eq(et_sparse_probe(txt), 1);
+    {
+        /* smaller than the same model quantized dense */
+        size_t nq, nd;
+        ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --quant w8a8 "
+                          "--calib-batches 2 -b 4 -t 16 --out %s/q.etq -q", et_test_cli(), path, dir, dir) == 0, "%s", out);
+        free(et_test_slurp(txt, &nq));
+        snprintf(txt, sizeof txt, "%s/q.etq", dir);
+        free(et_test_slurp(txt, &nd));
+        ck_assert_msg(nq < nd, "compact int8 %zu bytes, dense int8 %zu", nq, nd);
+    }
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/pq2.etq --data %s/data/val.bin -b 4 -t 16 --batches 4",
+                         et_test_cli(), dir, dir), 0);
+    ck_assert_int_eq(sscanf(out, "loss %f", &pr), 1);
+    ck_assert(pr > 0 && pr < 2.0f * fp);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s sample --model %s/pq2.etq --length 10 --prompt To", et_test_cli(), dir), 0);
+    ck_assert(strncmp(out, "To", 2) == 0);
+    /* every pass at once, in the documented order, one report row each */
+    ck_assert_msg(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --lowrank params=0.5 "
+                      "--prune 2:4 --finetune-steps 4 --finetune-batch 2 --quant w8a8 --calib-batches 2 -b 4 -t 16 "
+                      "--out %s/all.etsp", et_test_cli(), path, dir, dir) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "low-rank MLP params=0.5 + pruned 2:4 + 4 ft + int8 w8a8: val loss") != NULL, "%s", out);
+    ck_assert(strstr(out, "low-rank MLP params=0.5 + pruned 2:4: val loss") != NULL);
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s eval --model %s/all.etsp --data %s/data/val.bin -b 4 -t 16 --batches 4",
+                         et_test_cli(), dir, dir), 0);
+    ck_assert_int_eq(sscanf(out, "loss %f", &pr), 1);
+    ck_assert(pr > 0 && pr < 3.0f * fp);
+    /* the compact path is fp32 or w8a8 */
+    ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 2:4 --quant w8a32 "
+                         "-b 4 -t 16 --out %s/x", et_test_cli(), path, dir, dir), 1);
+    ck_assert_msg(strstr(out, "w8a32 does not combine") != NULL, "%s", out);
     /* bad requests: nothing written, the input unchanged */
     ck_assert_int_eq(et_test_run(out, sizeof out, "%s compress --model %s --data %s/data/val.bin --prune 1.5 --out %s/x", et_test_cli(),
                          path, dir, dir), 2);

@@ -147,8 +147,8 @@ START_TEST(file_corruption)
     memcpy(c, b, n); memcpy(c, "ETCKPT\0\0", 8); spit(bad, c, n);
     ck_assert_int_eq(load_status(bad, "not a quantized"), ET_ERR_FORMAT);
     ck_assert_int_eq(et_qmodel_probe(bad), 0);
-    memcpy(c, b, n); v = 2; memcpy(c + 8, &v, 4); crc = et_crc32(c, 124); memcpy(c + 124, &crc, 4); spit(bad, c, n);
-    ck_assert_int_eq(load_status(bad, "version 2"), ET_ERR_UNSUPPORTED);
+    memcpy(c, b, n); v = 3; memcpy(c + 8, &v, 4); crc = et_crc32(c, 124); memcpy(c + 124, &crc, 4); spit(bad, c, n);
+    ck_assert_int_eq(load_status(bad, "version 3"), ET_ERR_UNSUPPORTED);
     /* a mode that does not exist */
     memcpy(c, b, n); v = 7; memcpy(c + 16, &v, 4); crc = et_crc32(c, 124); memcpy(c + 124, &crc, 4); spit(bad, c, n);
     ck_assert_int_eq(load_status(bad, "mode"), ET_ERR_FORMAT);

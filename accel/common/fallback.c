@@ -195,14 +195,32 @@ static et_status p_layernorm_bwd(void *ctx, float *dinp, float *dw, float *db, c
     }
 }
 
+/* Attention's forward state is private to the implementation that wrote it, so the
+ * device runs attention only when it has both directions; otherwise the cpu runs both.
+ * The state and workspace sizes are that implementation's (the proxy moves exactly
+ * those). */
+static int dev_attention(const et_fallback *fb)
+{
+    return fb->dev.attention_fwd && fb->dev.attention_bwd;
+}
+
+static void p_attention_sizes(void *ctx, int B, int T, int NH, size_t *state, size_t *work)
+{
+    et_fallback *fb = FBX;
+    const et_backend *who = dev_attention(fb) ? &fb->dev : &fb->cpu;
+    *state = *work = (size_t)B * NH * T * T;
+    if (who->attention_sizes) who->attention_sizes(who->ctx, B, T, NH, state, work);
+}
+
 static et_status p_attention_fwd(void *ctx, float *out, float *preatt, float *att,
                                  const float *qkv, int B, int T, int C, int NH)
 {
     et_fallback *fb = FBX;
     double t0 = start(fb);
-    size_t BT = (size_t)B * T, A = (size_t)B * NH * T * T;
+    size_t BT = (size_t)B * T, A, W;
     et_status s;
-    if (fb->dev.attention_fwd)
+    p_attention_sizes(ctx, B, T, NH, &A, &W);
+    if (dev_attention(fb))
         return done(fb, ET_OP_ATTENTION_FWD, t0,
                     fb->dev.attention_fwd(fb->dev.ctx, out, preatt, att, qkv, B, T, C, NH), 0);
     {
@@ -215,24 +233,27 @@ static et_status p_attention_fwd(void *ctx, float *out, float *preatt, float *at
 }
 
 static et_status p_attention_bwd(void *ctx, float *dqkv, float *dpreatt, float *datt,
-                                 const float *dout, const float *qkv, const float *att, int B,
-                                 int T, int C, int NH)
+                                 const float *dout, const float *qkv, const float *preatt,
+                                 const float *att, const float *out, int B, int T, int C, int NH)
 {
     et_fallback *fb = FBX;
     double t0 = start(fb);
-    size_t BT = (size_t)B * T, A = (size_t)B * NH * T * T;
+    size_t BT = (size_t)B * T, A, W;
     et_status s;
-    if (fb->dev.attention_bwd)
+    if (dev_attention(fb))
         return done(fb, ET_OP_ATTENTION_BWD, t0,
-                    fb->dev.attention_bwd(fb->dev.ctx, dqkv, dpreatt, datt, dout, qkv, att, B, T,
-                                          C, NH), 0);
+                    fb->dev.attention_bwd(fb->dev.ctx, dqkv, dpreatt, datt, dout, qkv, preatt, att,
+                                          out, B, T, C, NH), 0);
+    p_attention_sizes(ctx, B, T, NH, &A, &W);
     {
-        xfer x[6] = {{dqkv, FL(BT * 3 * C), INOUT, 0}, {dpreatt, FL(A), INOUT, 0},
-                     {datt, FL(A), INOUT, 0},          {dout, FL(BT * C), IN, 0},
-                     {qkv, FL(BT * 3 * C), IN, 0},     {att, FL(A), IN, 0}};
-        if ((s = stage(fb, x, 6)) == ET_OK)
-            s = fb->cpu.attention_bwd(fb->cpu.ctx, H(0), H(1), H(2), H(3), H(4), H(5), B, T, C, NH);
-        return done(fb, ET_OP_ATTENTION_BWD, t0, unstage(fb, x, 6, s), 1);
+        xfer x[8] = {{dqkv, FL(BT * 3 * C), INOUT, 0}, {dpreatt, FL(W), INOUT, 0},
+                     {datt, FL(W), INOUT, 0},          {dout, FL(BT * C), IN, 0},
+                     {qkv, FL(BT * 3 * C), IN, 0},     {preatt, FL(A), IN, 0},
+                     {att, FL(A), IN, 0},              {out, FL(BT * C), IN, 0}};
+        if ((s = stage(fb, x, 8)) == ET_OK)
+            s = fb->cpu.attention_bwd(fb->cpu.ctx, H(0), H(1), H(2), H(3), H(4), H(5), H(6), H(7),
+                                      B, T, C, NH);
+        return done(fb, ET_OP_ATTENTION_BWD, t0, unstage(fb, x, 8, s), 1);
     }
 }
 
@@ -460,6 +481,7 @@ et_status et_fallback_wrap(et_fallback *fb, const et_backend *dev, et_status (*s
         .layernorm_bwd = p_layernorm_bwd,
         .attention_fwd = p_attention_fwd,
         .attention_bwd = p_attention_bwd,
+        .attention_sizes = p_attention_sizes,
         .gelu_fwd = p_gelu_fwd,
         .gelu_bwd = p_gelu_bwd,
         .residual_fwd = p_residual_fwd,

@@ -110,11 +110,13 @@ static et_status c_attention_fwd(void *ctx, float *out, float *preatt, float *at
 }
 
 static et_status c_attention_bwd(void *ctx, float *dqkv, float *dpreatt, float *datt,
-                                 const float *dout, const float *qkv, const float *att, int B,
-                                 int T, int C, int NH)
+                                 const float *dout, const float *qkv, const float *preatt,
+                                 const float *att, const float *out, int B, int T, int C, int NH)
 {
     et_cuda *cu = CU_OF(ctx);
     size_t BT = (size_t)B * T, A = (size_t)B * NH * T * T;
+    (void)preatt; /* the gradient needs only the probabilities in att */
+    (void)out;
     OUT(dqkv, BT * 3 * C); OUT(dpreatt, A); OUT(datt, A); CHK(dout, BT * C); CHK(qkv, BT * 3 * C);
     CHK(att, A);
     LAUNCH("attention_bwd",

@@ -187,13 +187,15 @@ static et_status o_attention_fwd(void *ctx, float *out, float *preatt, float *at
 }
 
 static et_status o_attention_bwd(void *ctx, float *dqkv, float *dpreatt, float *datt,
-                                 const float *dout, const float *qkv, const float *att, int B,
-                                 int T, int C, int NH)
+                                 const float *dout, const float *qkv, const float *preatt,
+                                 const float *att, const float *out, int B, int T, int C, int NH)
 {
     et_opencl *cl = CL_OF(ctx);
     size_t BT = (size_t)B * T, A = (size_t)B * NH * T * T;
     cl_ulong odq, odp, oda, odo, oq, oa;
     kcall k;
+    (void)preatt; /* the gradient needs only the probabilities in att */
+    (void)out;
     OFF(dqkv, BT * 3 * C, odq); OFF(dpreatt, A, odp); OFF(datt, A, oda); OFF(dout, BT * C, odo);
     OFF(qkv, BT * 3 * C, oq); OFF(att, A, oa);
     k = kbegin(cl, K_ATT_BWD_DATT);

@@ -184,10 +184,17 @@ static et_status sys_attention_fwd(void *ctx, float *out, float *preatt, float *
 }
 
 static et_status sys_attention_bwd(void *ctx, float *dqkv, float *dpreatt, float *datt,
-                                   const float *dout, const float *qkv, const float *att,
-                                   int B, int T, int C, int NH)
+                                   const float *dout, const float *qkv, const float *preatt,
+                                   const float *att, const float *out, int B, int T, int C, int NH)
 {
-    HOST(ET_SYS_HOST_ATTENTION, CPU.attention_bwd(CX, dqkv, dpreatt, datt, dout, qkv, att, B, T, C, NH));
+    HOST(ET_SYS_HOST_ATTENTION,
+         CPU.attention_bwd(CX, dqkv, dpreatt, datt, dout, qkv, preatt, att, out, B, T, C, NH));
+}
+
+/* attention runs on the host's cpu kernels: their state sizes */
+static void sys_attention_sizes(void *ctx, int B, int T, int NH, size_t *state, size_t *work)
+{
+    CPU.attention_sizes(CX, B, T, NH, state, work);
 }
 
 static et_status sys_gelu_fwd(void *ctx, float *out, const float *inp, size_t n)
@@ -275,6 +282,7 @@ et_status et_sys_backend_init(et_backend *be, et_sys_ctx *ctx, const et_sys_conf
         .layernorm_bwd = sys_layernorm_bwd,
         .attention_fwd = sys_attention_fwd,
         .attention_bwd = sys_attention_bwd,
+        .attention_sizes = sys_attention_sizes,
         .gelu_fwd = sys_gelu_fwd,
         .gelu_bwd = sys_gelu_bwd,
         .residual_fwd = sys_residual_fwd,

@@ -16,6 +16,15 @@ extern const size_t et_model_image_len;
 #ifndef ET_FW_ARENA
 #define ET_FW_ARENA (256u * 1024u)
 #endif
+#ifndef ET_FW_T
+#define ET_FW_T 8 /* tokens per sequence (at most the image's context) */
+#endif
+#ifndef ET_FW_RANK
+#define ET_FW_RANK 4 /* adapter rank, on every block */
+#endif
+#ifndef ET_FW_LAYERS
+#define ET_FW_LAYERS 0 /* adapt the last N blocks (0: all) */
+#endif
 #ifndef ET_FW_STEPS
 #define ET_FW_STEPS 5 /* fine-tuning steps (forward + backward + SGD) on one sequence */
 #endif
@@ -102,13 +111,14 @@ static int run(void)
 {
     static et_image im;
     static et_lora s;
-    et_lora_config lc = {4, 0, 0, ET_LORA_SGD};
+    et_lora_config lc = {ET_FW_RANK, ET_FW_LAYERS, 0, ET_LORA_SGD, 0, 0};
     et_lora_plan p;
     et_arena a;
-    int tok[8], tgt[8], i, T;
+    static int tok[ET_FW_T], tgt[ET_FW_T];
+    int i, T;
     float l0 = 0, l1 = 0;
     if ((et_fw_result.open = et_image_open(&im, et_model_image, et_model_image_len)) != ET_OK) return 1;
-    T = im.cfg.context < 8 ? im.cfg.context : 8;
+    T = im.cfg.context < ET_FW_T ? im.cfg.context : ET_FW_T;
     if ((et_fw_result.plan = et_lora_plan_compute(&im, &lc, T, &p)) != ET_OK) return 1;
     et_fw_result.plan_bytes = (uint32_t)p.total;
     et_arena_init(&a, arena_mem, sizeof arena_mem);

@@ -1,9 +1,9 @@
 /* cmd_compress.c - `edgetrain compress`, and `eval` / `sample` on compressed models.
  *
  * main.c dispatches `compress` here and, at the top of cmd_eval and cmd_sample, asks
- * cmd_qmodel_hook() whether --model names a quantized-model or pruned-model file; if so
- * the command runs here with the same flags (int8 path, or the pruned model unpacked
- * onto the fp32 path), so main.c needs no other change.
+ * cmd_qmodel_hook() whether --model names a quantized-model or compact-model file; if so
+ * the command runs here with the same flags (the int8 path, or the compact path that runs
+ * pruned, factored and int8 matrices from their storage), so main.c needs no other change.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ int cmd_compress(int argc, char **argv)
     et_compress_opts o;
     et_compress_report r;
     et_error e = {0};
-    const char *quant = NULL, *calib = "percentile", *prune = NULL, *lowrank = NULL;
+    const char *quant = NULL, *calib = "percentile", *prune = NULL, *lowrank = NULL, *pscore = NULL;
     float pct;
     int help = 0, quiet = 0, aware = 0, i;
     flag f[] = {
@@ -48,12 +48,17 @@ int cmd_compress(int argc, char **argv)
         {"threads", 0, F_INT, NULL, "worker threads (1: single-thread figures; 0: all cores)"},
         {"out", 'o', F_STR, NULL, "compressed model file (report beside it: .report.md, .report.json)"},
         {"quiet", 'q', F_BOOL, &quiet, "no progress lines"},
-        {"prune", 0, F_STR, &prune, "magnitude pruning of the block matrices: a sparsity (0.5) or N:M (2:4)"},
-        {"finetune-steps", 0, F_INT, NULL, "AdamW steps after pruning, masks held (0: one-shot)"},
+        {"prune", 0, F_STR, &prune, "magnitude pruning of the block matrices: a sparsity (0.5) or N:M (2:4); or "
+                                    "structured: heads=N (heads kept per layer), ffn=F or neurons=0.5 (MLP "
+                                    "neurons kept / share removed), comma-joined"},
+        {"finetune-steps", 0, F_INT, NULL, "AdamW steps after low-rank / pruning, masks held (0: none)"},
         {"finetune-lr", 0, F_FLOAT, NULL, "fine-tune learning rate (constant)"},
         {"finetune-batch", 0, F_INT, NULL, "fine-tune sequences per step"},
-        {"lowrank", 0, F_STR, &lowrank, "truncated SVD of the MLP matrices: energy=0.9 | params=0.5 | rank=R"},
+        {"lowrank", 0, F_STR, &lowrank, "truncated SVD of the MLP matrices, run as two matmuls: energy=0.9 | "
+                                        "params=0.5 | rank=R"},
         {"lowrank-aware", 0, F_BOOL, &aware, "activation-aware SVD (channels scaled by calibration activations)"},
+        {"prune-score", 0, F_STR, &pscore, "structured pruning's importance: act (calibration activations, "
+                                           "default) | weight (weight norms)"},
     };
     et_compress_opts_init(&o);
     f[14].ptr = &o.ft.steps; f[15].ptr = &o.ft.lr; f[16].ptr = &o.ft.B;
@@ -63,8 +68,9 @@ int cmd_compress(int argc, char **argv)
     f[10].ptr = &o.threads; f[11].ptr = &o.out;
     if (flags_parse("compress", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
-        flags_usage("compress", "Prunes or factorizes, then quantizes, an fp32 model and reports size, "
-                    "loss and speed before and after.", f, NF(f));
+        flags_usage("compress", "Compresses an fp32 model and reports size, loss and speed after every pass. "
+                    "Passes combine in this order: --lowrank, --prune, --finetune-steps, --quant; with "
+                    "--prune or --lowrank the output is a compact model run from its own storage.", f, NF(f));
         return 0;
     }
     if (!o.model || !o.data || !o.out || (!quant && !prune && !lowrank)) {
@@ -82,10 +88,18 @@ int cmd_compress(int argc, char **argv)
     }
     o.lowrank.aware = aware;
     o.quant = 0;
-    if (prune && et_prune_spec_parse(prune, &o.prune, &e) != ET_OK) {
+    if (prune && (et_struct_spec_probe(prune) ? et_struct_spec_parse(prune, &o.sprune, &e)
+                                              : et_prune_spec_parse(prune, &o.prune, &e)) != ET_OK) {
         fprintf(stderr, "edgetrain compress: %s\n", e.msg);
         return 2;
     }
+    if (pscore && (!o.sprune.kind || (strcmp(pscore, "act") && strcmp(pscore, "weight")))) {
+        fprintf(stderr, "edgetrain compress: --prune-score takes act or weight, with a structured --prune "
+                        "(heads=, ffn=, neurons=)\n");
+        return 2;
+    }
+    o.sprune.weights = pscore && !strcmp(pscore, "weight");
+    o.sprune.calib_batches = o.calib_batches;
     if (o.ft.steps < 0 || !(o.ft.lr > 0) || o.ft.B <= 0) {
         fprintf(stderr, "edgetrain compress: --finetune-steps must be >= 0, --finetune-lr and --finetune-batch positive\n");
         return 2;
@@ -128,38 +142,38 @@ int cmd_compress(int argc, char **argv)
 
 // --- eval and sample on a quantized model
 
-/* a pruned-model file: unpacked to dense fp32 and run on the fp32 path */
+/* a compact-model file: run from its compact storage (et_cgpt) */
 static int sparse_eval(const char *model, const char *data, int B, int T, int batches, int threads)
 {
-    et_ckpt c;
-    et_runtime rt;
+    et_sparse_model f;
+    et_cruntime rt;
     et_error e = {0};
     uint16_t *toks = NULL;
     size_t n = 0, i;
     float loss;
     int rc = 0;
     if (!data) { fprintf(stderr, "edgetrain eval: --data is required\n"); return 2; }
-    if (et_sparse_load(model, &c, NULL, &e) != ET_OK) return fail("eval", &e);
-    if (et_shard_read(data, &toks, &n, &e) != ET_OK) { et_ckpt_free(&c); return fail("eval", &e); }
+    if (batches <= 0) { fprintf(stderr, "edgetrain eval: --batches must be positive\n"); return 2; }
+    if (et_sparse_load(model, &f, &e) != ET_OK) return fail("eval", &e);
+    if (et_shard_read(data, &toks, &n, &e) != ET_OK) { et_sparse_free(&f); return fail("eval", &e); }
     for (i = 0; i < n; i++)
-        if (toks[i] >= c.cfg.vocab) {
+        if (toks[i] >= f.cfg.vocab) {
             fprintf(stderr, "edgetrain eval: error: %s: token %u at position %zu is outside the model's "
-                    "vocabulary of %d\n", data, toks[i], i, c.cfg.vocab);
-            free(toks); et_ckpt_free(&c);
+                    "vocabulary of %d\n", data, toks[i], i, f.cfg.vocab);
+            free(toks); et_sparse_free(&f);
             return 1;
         }
-    if (et_runtime_open(&rt, "cpu", &c.cfg, B, T, ET_GPT_INFER, threads, &e) != ET_OK) {
-        free(toks); et_ckpt_free(&c);
+    if (et_cruntime_open(&rt, &f, B, T, threads, &e) != ET_OK) {
+        free(toks); et_sparse_free(&f);
         return fail("eval", &e);
     }
-    et_gpt_set_params(&rt.model, c.params);
-    if (et_eval_windows(et_fwd_gpt, &rt.model, toks, n, B, T, batches, &loss, NULL, NULL, &e) != ET_OK)
+    if (et_eval_windows(et_fwd_cgpt, &rt.model, toks, n, B, T, batches, &loss, NULL, NULL, &e) != ET_OK)
         rc = fail("eval", &e);
     else
         printf("loss %.6f\n", loss);
-    et_runtime_close(&rt);
+    et_cruntime_close(&rt);
     free(toks);
-    et_ckpt_free(&c);
+    et_sparse_free(&f);
     return rc;
 }
 
@@ -183,12 +197,12 @@ static int qeval(int argc, char **argv)
     size_t n = 0, i;
     float loss;
     if (flags_parse("eval", f, NF(f), argc, argv, &help)) return 2;
-    if (et_sparse_probe(model)) return sparse_eval(model, data, B, T, batches, threads);
-    if (!data) { fprintf(stderr, "edgetrain eval: --data is required\n"); return 2; }
     if (strcmp(backend, "cpu")) {
-        fprintf(stderr, "edgetrain eval: error: quantized models run on the cpu backend only\n");
+        fprintf(stderr, "edgetrain eval: error: quantized and compact models run on the cpu backend only\n");
         return 1;
     }
+    if (et_sparse_probe(model)) return sparse_eval(model, data, B, T, batches, threads);
+    if (!data) { fprintf(stderr, "edgetrain eval: --data is required\n"); return 2; }
     if (batches <= 0) { fprintf(stderr, "edgetrain eval: --batches must be positive\n"); return 2; }
     if (et_qmodel_load(model, &q, &e) != ET_OK) return fail("eval", &e);
     if (et_shard_read(data, &toks, &n, &e) != ET_OK) { et_qmodel_free(&q); return fail("eval", &e); }
@@ -213,10 +227,10 @@ static int qeval(int argc, char **argv)
     return rc;
 }
 
-static et_status q_gpt_logits(void *model, const int32_t *ids, int T, float *logits)
+static et_status q_cgpt_logits(void *model, const int32_t *ids, int T, float *logits)
 {
-    et_status s = et_gpt_forward((et_gpt *)model, ids, NULL, 1, T);
-    return s != ET_OK ? s : et_gpt_logits((et_gpt *)model, 0, T - 1, logits);
+    et_status s = et_cgpt_forward((et_cgpt *)model, ids, NULL, 1, T);
+    return s != ET_OK ? s : et_cgpt_logits((et_cgpt *)model, 0, T - 1, logits);
 }
 
 static et_status q_qgpt_logits(void *model, const int32_t *ids, int T, float *logits)
@@ -242,9 +256,9 @@ static int qsample(int argc, char **argv)
         {"backend", 0, F_STR, &backend, "cpu"},
     };
     et_qmodel q;
-    et_ckpt c;
+    et_sparse_model c;
     et_qruntime qrt;
-    et_runtime rt;
+    et_cruntime rt;
     et_tokenizer *tok = NULL;
     et_error e = {0};
     et_gpt_config cfg;
@@ -259,7 +273,7 @@ static int qsample(int argc, char **argv)
         return 2;
     }
     sparse = et_sparse_probe(model);
-    if (sparse ? et_sparse_load(model, &c, NULL, &e) != ET_OK : et_qmodel_load(model, &q, &e) != ET_OK)
+    if (sparse ? et_sparse_load(model, &c, &e) != ET_OK : et_qmodel_load(model, &q, &e) != ET_OK)
         return fail("sample", &e);
     cfg = sparse ? c.cfg : q.cfg;
     tokblob = sparse ? c.tokenizer : q.tokenizer;
@@ -277,21 +291,20 @@ static int qsample(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (sparse ? et_runtime_open(&rt, "cpu", &cfg, 1, cfg.context, ET_GPT_INFER, threads, &e) != ET_OK
+    if (sparse ? et_cruntime_open(&rt, &c, 1, cfg.context, threads, &e) != ET_OK
                : et_qruntime_open(&qrt, &q, 1, cfg.context, threads, &e) != ET_OK) {
         rc = fail("sample", &e);
         goto out;
     }
-    if (sparse) et_gpt_set_params(&rt.model, c.params);
     go.prompt = prompt; go.length = len; go.temperature = temp; go.top_k = topk; go.seed = seed;
     go.context = cfg.context; go.vocab = cfg.vocab;
-    rc = sparse ? cli_generate(&go, tok, q_gpt_logits, &rt.model) : cli_generate(&go, tok, q_qgpt_logits, &qrt.model);
-    if (sparse) et_runtime_close(&rt);
+    rc = sparse ? cli_generate(&go, tok, q_cgpt_logits, &rt.model) : cli_generate(&go, tok, q_qgpt_logits, &qrt.model);
+    if (sparse) et_cruntime_close(&rt);
     else et_qruntime_close(&qrt);
 out:
     et_tok_free(tok);
     et_qmodel_free(&q);
-    et_ckpt_free(&c);
+    et_sparse_free(&c);
     return rc;
 }
 

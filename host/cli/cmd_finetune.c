@@ -2,12 +2,14 @@
  * inside one arena of a given size, through the same freestanding code a board runs
  * (compress/et_lora.h). The text is tokenized with the image's own tokenizer (characters
  * it lacks are skipped and counted); its last --val-frac is held out and its loss is
- * printed before and after. Writes DIR/adapters.etlora. */
+ * printed before and after. Writes DIR/adapters.etlora, and with --merge a new image with
+ * the adapters folded in (host/image_file.c, et_lora_merge). */
 #include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "et_image_file.h"
 #include "et_lora_file.h"
 #include "et_tokenizer.h"
@@ -44,7 +46,8 @@ static et_status val_loss(et_lora *s, const int32_t *ids, size_t n, int T, int n
 int cmd_finetune(int argc, char **argv);
 int cmd_finetune(int argc, char **argv)
 {
-    const char *image = NULL, *data = NULL, *out = NULL, *arena_s = "256K", *opt = "sgd", *adapters = NULL;
+    const char *image = NULL, *data = NULL, *out = NULL, *arena_s = "256K", *opt = "sgd", *adapters = NULL, *merge = NULL;
+    int train_ln = 0, keep_inputs = 0;
     int rank = 4, layers = 0, B = 1, T = 64, steps = 100, help = 0, seed = 1, log_every = 10, val_win = 50, rc = 1, k, b;
     float lr = 0.0f, valfrac = 0.1f, wd = 0.0f;
     flag f[] = {
@@ -53,6 +56,8 @@ int cmd_finetune(int argc, char **argv)
         {"lora", 0, F_INT, &rank, "adapter rank"},
         {"lora-layers", 0, F_INT, &layers, "adapt the last N blocks (0: all)"},
         {"opt", 0, F_STR, &opt, "sgd | adamw"},
+        {"train-ln", 0, F_BOOL, &train_ln, "also train the LayerNorm gains and biases (adapted blocks + final)"},
+        {"keep-inputs", 0, F_BOOL, &keep_inputs, "store each adapted block's input instead of recomputing it (faster, more memory)"},
         {"lr", 0, F_FLOAT, &lr, "learning rate (0: 0.05 for sgd, 3e-3 for adamw)"},
         {"wd", 0, F_FLOAT, &wd, "AdamW weight decay"},
         {"arena", 0, F_STR, &arena_s, "arena size, e.g. 256K (all mutable state lives in it)"},
@@ -65,6 +70,7 @@ int cmd_finetune(int argc, char **argv)
         {"log-every", 0, F_INT, &log_every, "progress line every N steps"},
         {"adapters", 0, F_STR, &adapters, "start from these adapters (with --steps 0: only evaluate them)"},
         {"out", 'o', F_STR, &out, "output folder (adapters.etlora)"},
+        {"merge", 0, F_STR, &merge, "also write this image: the adapters folded into the weights, re-quantized"},
     };
     et_image im;
     et_lora_config lc;
@@ -79,6 +85,8 @@ int cmd_finetune(int argc, char **argv)
     size_t arena_n, tn = 0, nids = 0, unk = 0, ntrain;
     float before, after, loss = 0.0f;
     uint64_t rng;
+    struct timespec t0, t1;
+    double secs;
     FILE *fp;
     et_status st;
     if (flags_parse("finetune", f, (int)(sizeof f / sizeof *f), argc, argv, &help)) return 2;
@@ -93,6 +101,7 @@ int cmd_finetune(int argc, char **argv)
         return 2;
     }
     lc.rank = rank; lc.layers = layers; lc.alpha = 0; lc.opt = strcmp(opt, "sgd") ? ET_LORA_ADAMW : ET_LORA_SGD;
+    lc.train_ln = train_ln; lc.keep_inputs = keep_inputs;
     if (lr == 0.0f) lr = lc.opt == ET_LORA_SGD ? 0.05f : 3e-3f;
     if (et_image_read(image, &mem, &im, &e) != ET_OK) { fprintf(stderr, "edgetrain finetune: error: %s\n", e.msg); return 1; }
     if (!im.tokenizer) { fprintf(stderr, "edgetrain finetune: error: %s has no tokenizer\n", image); goto done; }
@@ -133,12 +142,14 @@ int cmd_finetune(int argc, char **argv)
         fprintf(stderr, "edgetrain finetune: error: %s\n", e.msg);
         goto done;
     }
-    printf("finetune %s: %zu train + %zu held-out tokens; lora rank %d on %d layers, %s lr %g; arena %zu bytes, plan %zu\n",
-           data, ntrain, nids - ntrain, rank, s.lc.layers, opt, lr, arena_n, p.total);
+    printf("finetune %s: %zu train + %zu held-out tokens; lora rank %d on %d layers%s, %s lr %g, block inputs %s; arena %zu "
+           "bytes, plan %zu\n", data, ntrain, nids - ntrain, rank, s.lc.layers, train_ln ? " + LayerNorms" : "", opt, lr,
+           keep_inputs ? "stored" : "recomputed", arena_n, p.total);
     if (val_loss(&s, ids + ntrain, nids - ntrain, T, val_win, &before) != ET_OK) goto done;
     printf("val loss %s %.4f\n", steps ? "before" : "with these adapters", before);
-    if (steps == 0) { rc = 0; goto done; }
+    if (steps == 0) goto merged; /* evaluation only (and --merge of the loaded adapters) */
     rng = (uint64_t)(unsigned)seed * 0x9E3779B97F4A7C15ull + 1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (k = 1; k <= steps; k++) {
         double sum = 0.0;
         for (b = 0; b < B; b++) {
@@ -155,14 +166,27 @@ int cmd_finetune(int argc, char **argv)
         if (k % log_every == 0 || k == steps) printf("step %d/%d | loss %.4f\n", k, steps, sum / B);
     }
     if (val_loss(&s, ids + ntrain, nids - ntrain, T, val_win, &after) != ET_OK) goto done;
-    printf("val loss after %.4f (%+.4f); arena high-water %zu bytes = plan %zu\n", after, after - before, ar.high_water, p.total);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("trained %d steps x %d sequences in %.1f s (%.3f s per sequence)\n", steps, B, secs, secs / ((double)steps * B));
+    printf("val loss after %.4f (%+.4f); arena high-water %zu bytes %s plan %zu\n", after, after - before, ar.high_water,
+           ar.high_water == p.total ? "=" : "!=", p.total);
     snprintf(path, sizeof path, "%s/adapters.etlora", out);
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "edgetrain finetune: error: %s: cannot create folder: %s\n", out, strerror(errno));
         goto done;
     }
     if (et_lora_save(path, &s, &e) != ET_OK) { fprintf(stderr, "edgetrain finetune: error: %s\n", e.msg); goto done; }
-    printf("wrote %s (%zu adapter parameters)\n", path, s.nparams);
+    printf("wrote %s (%zu trained parameters)\n", path, s.nparams);
+merged:
+    if (merge) {
+        size_t n = 0;
+        if (et_image_export_merged(merge, ET_IMAGE_FMT_BIN, &s, &im, &n, &e) != ET_OK) {
+            fprintf(stderr, "edgetrain finetune: error: %s\n", e.msg);
+            goto done;
+        }
+        printf("wrote %s (adapters merged, image %zu bytes)\n", merge, n);
+    }
     rc = 0;
 done:
     free(abuf); free(text); free(ids); free(mem);

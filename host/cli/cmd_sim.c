@@ -413,6 +413,12 @@ static int run_model(const opts *o, const et_sys_config *c, const et_threads *th
     if (et_model_load(o->model, &ck, &e) != ET_OK) return fail(&e);
     g = ck.cfg;
     et_gpt_config_check(&g);
+    if (!et_gpt_config_is_gpt2(&g)) { /* layer names and the array's widest GEMM assume 3C / 4C */
+        fprintf(stderr, "edgetrain sim: error: %s is structurally pruned (head_dim %d, ffn %d); the systolic "
+                "model simulation takes GPT-2 shapes only\n", o->model, et_gpt_head_dim(&g), et_gpt_ffn_width(&g));
+        et_ckpt_free(&ck);
+        return 1;
+    }
     if (T == 0) T = g.context < 64 ? g.context : 64;
     if (B < 1 || T < 1 || T > g.context) {
         fprintf(stderr, "edgetrain sim: -b must be >= 1 and -t in 1..%d (the model's context)\n", g.context);

@@ -4,16 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "et_accel.h" /* et_accel_check: --precision bf16 */
 #include "et_ckpt.h"
 #include "et_prepare.h"
 #include "et_runtime.h"
 #include "et_shard.h"
 #include "et_tokenizer.h"
 #include "et_train.h"
+#include "et_qat_train.h"
 #include "flags.h"
 #include "generate.h"
 #include "cmd_compress.h" /* compress; eval/sample of quantized models */
 #include "et_image_file.h" /* export --format image|c */
+#include "cmd_image.h"     /* eval/sample --image [--adapters], merge */
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 int cmd_devices(int argc, char **argv); /* cmd_devices.c */
@@ -24,6 +27,28 @@ static int fail(const char *cmd, const et_error *e)
 {
     fprintf(stderr, "edgetrain %s: error: %s\n", cmd, e->msg[0] ? e->msg : et_status_str(e->status));
     return 1;
+}
+
+/* --precision: fp32 leaves the backend name as it is; bf16 appends "+bf16" (et_accel.h),
+ * which every backend but cuda refuses, before any data is read */
+#define PRECISION_HELP "fp32 | bf16 (bf16: fp32 master weights, bf16 GEMMs; cuda only, docs/GPU.md)"
+static int with_precision(const char *cmd, const char *prec, const char **backend, char *buf,
+                          size_t cap)
+{
+    et_error e = {0};
+    if (!strcmp(prec, "fp32")) return 0;
+    if (strcmp(prec, "bf16")) {
+        fprintf(stderr, "edgetrain %s: --precision must be fp32 or bf16, got '%s'\n", cmd, prec);
+        return 2;
+    }
+    if (strchr(*backend, '+')) {
+        fprintf(stderr, "edgetrain %s: --precision with a backend that names one ('%s'): give it once\n",
+                cmd, *backend);
+        return 2;
+    }
+    snprintf(buf, cap, "%s+bf16", *backend);
+    *backend = buf;
+    return et_accel_check(buf, &e) != ET_OK ? fail(cmd, &e) : 0;
 }
 
 /* --- prepare */
@@ -84,9 +109,12 @@ static int cmd_train(int argc, char **argv)
 {
     et_train_opts o;
     et_train_result r;
+    const char *prec = "fp32";
+    char spec[160];
+    int prc;
     et_error e = {0};
-    const char *sched = "cosine";
-    int help = 0, seed, quiet = 0;
+    const char *sched = "cosine", *qat_mode = NULL;
+    int help = 0, seed, quiet = 0, qat = 0;
     flag f[] = {
         {"data", 'd', F_STR, NULL, "training shard (.bin)"},
         {"val-data", 0, F_STR, NULL, "validation shard (.bin)"},
@@ -117,6 +145,10 @@ static int cmd_train(int argc, char **argv)
         {"log-every", 0, F_INT, NULL, "progress line every N steps"},
         {"sequential", 0, F_BOOL, NULL, "take batches in order from the start (no shuffling)"},
         {"quiet", 'q', F_BOOL, &quiet, "no progress lines"},
+        {"precision", 0, F_STR, &prec, PRECISION_HELP},
+        {"qat", 0, F_BOOL, &qat, "quantization-aware training: fake int8 quantization, writes model.etq too"},
+        {"qat-mode", 0, F_STR, &qat_mode, "--qat: w8a8 (weights and activations, default) | w8a32 (weights)"},
+        {"qat-decay", 0, F_FLOAT, &o.qat_decay, "--qat: moving-average decay of the activation ranges"},
     };
     et_train_opts_init(&o);
     seed = (int)o.seed;
@@ -146,11 +178,26 @@ static int cmd_train(int argc, char **argv)
     }
     o.seed = (uint64_t)(unsigned)seed;
     o.progress = quiet ? NULL : stdout;
+    if ((qat_mode || !(o.qat_decay >= 0 && o.qat_decay < 1)) && !qat) {
+        fprintf(stderr, "edgetrain train: --qat-mode and --qat-decay go with --qat\n");
+        return 2;
+    }
+    if (qat) {
+        et_qmode qm;
+        if (et_qat_mode_parse(qat_mode ? qat_mode : "w8a8", &qm, &e) != ET_OK) {
+            fprintf(stderr, "edgetrain train: --qat-mode: %s\n", e.msg);
+            return 2;
+        }
+        o.qat = (int)qm;
+    }
+    if ((prc = with_precision("train", prec, &o.backend, spec, sizeof spec))) return prc;
     if (et_train(&o, &r, &e) != ET_OK) return fail("train", &e);
     printf("trained %d steps in %.1f s (%.0f tok/s); last batch loss %.4f\n", r.steps_done, r.seconds,
            r.tok_per_s, r.last_loss);
-    if (r.val_loss >= 0) printf("val loss %.4f\n", r.val_loss);
-    printf("wrote %s/model.etck, %s/log.csv, %s/loss.svg\n", o.out_dir, o.out_dir, o.out_dir);
+    if (r.val_loss >= 0) printf("val loss %.4f%s\n", r.val_loss, o.qat ? " (fake-quantized)" : "");
+    if (r.int8_val_loss >= 0) printf("int8 %s/model.etq val loss %.4f\n", o.out_dir, r.int8_val_loss);
+    printf("wrote %s/model.etck, %s/log.csv, %s/loss.svg%s%s%s\n", o.out_dir, o.out_dir, o.out_dir,
+           o.qat ? ", " : "", o.qat ? o.out_dir : "", o.qat ? "/model.etq" : "");
     return 0;
 }
 
@@ -185,6 +232,8 @@ static int load_model(const char *cmd, const char *path, const char *tokpath, et
 static int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *backend = "cpu";
+    const char *prec = "fp32";
+    char spec[160];
     int B = 8, T = 64, batches = 20, threads = 0, help = 0, rc;
     flag f[] = {
         {"model", 'm', F_STR, &model, "checkpoint (edgetrain or llm.c)"},
@@ -194,6 +243,7 @@ static int cmd_eval(int argc, char **argv)
         {"batches", 0, F_INT, &batches, "batches to average over"},
         {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
         {"backend", 0, F_STR, &backend, "cpu | opencl[:P.D] | cuda[:N] (edgetrain devices lists them)"},
+        {"precision", 0, F_STR, &prec, PRECISION_HELP},
     };
     et_ckpt c;
     et_tokenizer *tok;
@@ -204,12 +254,14 @@ static int cmd_eval(int argc, char **argv)
     float loss;
     memset(&c, 0, sizeof c);
     if (cmd_qmodel_hook("eval", argc, argv, &rc)) return rc; /* quantized model: cmd_compress.c */
+    if (cmd_image_hook("eval", argc, argv, &rc)) return rc;  /* device image: cmd_image.c */
     if (flags_parse("eval", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
         flags_usage("eval", "Mean loss of a model over consecutive batches of a shard.", f, NF(f));
         return 0;
     }
     if (!data) { fprintf(stderr, "edgetrain eval: --data is required\n"); return 2; }
+    if ((rc = with_precision("eval", prec, &backend, spec, sizeof spec))) return rc;
     if ((rc = load_model("eval", model, NULL, &c, &tok, 0))) return rc;
     et_tok_free(tok);
     if (et_shard_read(data, &toks, &n, &e) != ET_OK) { et_ckpt_free(&c); return fail("eval", &e); }
@@ -244,6 +296,8 @@ static et_status gpt_logits(void *model, const int32_t *ids, int T, float *logit
 static int cmd_sample(int argc, char **argv)
 {
     const char *model = NULL, *prompt = "\n", *tokpath = NULL, *backend = "cpu";
+    const char *prec = "fp32";
+    char spec[160];
     int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc;
     float temp = 1.0f;
     flag f[] = {
@@ -256,6 +310,7 @@ static int cmd_sample(int argc, char **argv)
         {"seed", 0, F_INT, &seed, "random seed"},
         {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
         {"backend", 0, F_STR, &backend, "cpu | opencl[:P.D] | cuda[:N] (edgetrain devices lists them)"},
+        {"precision", 0, F_STR, &prec, PRECISION_HELP},
     };
     et_ckpt c;
     et_tokenizer *tok;
@@ -264,6 +319,7 @@ static int cmd_sample(int argc, char **argv)
     cli_gen_opts go;
     memset(&c, 0, sizeof c);
     if (cmd_qmodel_hook("sample", argc, argv, &rc)) return rc; /* quantized model: cmd_compress.c */
+    if (cmd_image_hook("sample", argc, argv, &rc)) return rc;  /* device image: cmd_image.c */
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
         flags_usage("sample", "Generates text from a model.", f, NF(f));
@@ -273,6 +329,7 @@ static int cmd_sample(int argc, char **argv)
         fprintf(stderr, "edgetrain sample: --length, --top-k and --temperature must be >= 0\n");
         return 2;
     }
+    if ((rc = with_precision("sample", prec, &backend, spec, sizeof spec))) return rc;
     if ((rc = load_model("sample", model, tokpath, &c, &tok, 1))) return rc;
     if (et_runtime_open(&rt, backend, &c.cfg, 1, c.cfg.context, ET_GPT_INFER, threads, &e) != ET_OK) {
         rc = fail("sample", &e);
@@ -326,8 +383,11 @@ static int cmd_info(int argc, char **argv)
     cfg = c.cfg;
     et_gpt_config_check(&cfg);
     if (T == 0) T = cfg.context;
-    printf("model %s: vocab %d (padded %d), context %d, layers %d, heads %d, channels %d\n", model,
+    printf("model %s: vocab %d (padded %d), context %d, layers %d, heads %d, channels %d", model,
            cfg.vocab, cfg.vocab_padded, cfg.context, cfg.layers, cfg.heads, cfg.channels);
+    if (!et_gpt_config_is_gpt2(&cfg)) /* structurally pruned */
+        printf(", head_dim %d, ffn %d", et_gpt_head_dim(&cfg), et_gpt_ffn_width(&cfg));
+    printf("\n");
     printf("parameters %zu (%.2f MiB fp32); step %d; tokenizer %s\n", c.nparams, c.nparams * 4 / 1048576.0,
            c.step, tok ? (et_tok_type_of(tok) == ET_TOK_CHAR ? "char" : "bpe") : "none");
     et_gpt_tensors(&cfg, t);
@@ -415,6 +475,7 @@ static void usage(void)
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
            "  plan      exact arena bytes of on-device LoRA fine-tuning of a device image\n"
            "  finetune  LoRA fine-tuning of a device image on plain text in a fixed arena\n"
+           "  merge     fold LoRA adapters into a device image (eval/sample take --image [--adapters])\n"
            "  devices   list the devices each backend finds; --bench times training on one\n"
            "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
 }
@@ -437,6 +498,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "devices")) return cmd_devices(argc - 2, argv + 2);
     if (!strcmp(c, "plan")) return cmd_plan(argc - 2, argv + 2);
     if (!strcmp(c, "finetune")) return cmd_finetune(argc - 2, argv + 2);
+    if (!strcmp(c, "merge")) return cmd_merge(argc - 2, argv + 2);       /* cmd_image.c */
     if (!strcmp(c, "sim")) return cmd_sim(argc - 2, argv + 2); /* cmd_sim.c */
     fprintf(stderr, "edgetrain: unknown command '%s' (see edgetrain --help)\n", c);
     return 2;

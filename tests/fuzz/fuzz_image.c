@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     for (k = 0; k < 2; k++)
         for (m = 1; m <= 2; m++)
             for (tk = 0; tk < 2; tk++) {
-                et_gpt_config c = {cfgs[k][0], 0, cfgs[k][1], cfgs[k][2], cfgs[k][3], cfgs[k][4]};
+                et_gpt_config c = {cfgs[k][0], 0, cfgs[k][1], cfgs[k][2], cfgs[k][3], cfgs[k][4], 0, 0};
                 size_t np, bn, n, i;
                 float *p, *lo, *hi;
                 void *blob, *img;
