@@ -13,6 +13,7 @@
  */
 #include "et_spmm.h"
 #include "et_quant.h"
+#include "et_simd.h"
 #if ET_HAVE_AVX2
 #include <immintrin.h>
 #endif
@@ -376,24 +377,6 @@ typedef struct {
     int nkb;        /* K blocks */
 } sp_job;
 
-#if ET_HAVE_AVX2
-static void transpose8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-#endif
-
 /* activations into panels of RB rows: xP[p][k][i] = in[p*RB + i][k] (zero past R), so a
  * block's kept weights read 128 contiguous bytes at a stride of 128 bytes: no cache-set
  * aliasing whatever R is. One task per TB inputs; 8 x 8 blocks in registers. */
@@ -412,7 +395,7 @@ static void task_transpose(void *arg, int t, int wk)
                 __m256 v[8];
                 int i;
                 for (i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(a + (size_t)i * J->K + k);
-                transpose8(v);
+                et_transpose8_avx2(v);
                 for (i = 0; i < 8; i++) _mm256_storeu_ps(dst + (size_t)(k + i) * RB, v[i]);
             }
             for (; k < k1; k++) {
@@ -447,7 +430,7 @@ static void store_tile(float *out, int ldo, const float tile[OB][RB], const floa
             for (h = 0; h < OB; h += 8) {
                 __m256 v[8], b = bias ? _mm256_loadu_ps(bias + o0 + h) : _mm256_setzero_ps();
                 for (i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(&tile[h + i][r]);
-                transpose8(v);
+                et_transpose8_avx2(v);
                 for (i = 0; i < 8; i++) _mm256_storeu_ps(out + (size_t)(r0 + r + i) * ldo + o0 + h, _mm256_add_ps(v[i], b));
             }
         }
@@ -522,7 +505,7 @@ static void task_rows(void *arg, int t, int wk)
                     for (h = 0; h < OB; h += 8) {
                         __m256 v[8];
                         for (q = 0; q < 8; q++) v[q] = _mm256_loadu_ps((const float *)(const void *)&itile[h + q][r]);
-                        transpose8(v);
+                        et_transpose8_avx2(v);
                         for (q = 0; q < 8; q++) store8_s8(J->g, (size_t)(rb + r + q), o0 + h, _mm256_castps_si256(v[q]));
                     }
                 }

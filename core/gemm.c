@@ -10,6 +10,7 @@
  * allocation (scratch comes from the caller's arena).
  */
 #include "et_gemm.h"
+#include "et_simd.h"
 #if ET_HAVE_AVX2
 #include <immintrin.h>
 #elif ET_HAVE_NEON
@@ -48,23 +49,6 @@ typedef struct {
 /* --- packing: B into 16-wide slivers dst[k*NR + j], A into 6-tall ones dst[k*MR + i] */
 
 #if ET_HAVE_AVX2
-/* Transposes the 8x8 block held in r[0..7] (rows) in place into columns. */
-static void transpose8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 static __m256i lane_mask(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -100,7 +84,7 @@ static void pack_b_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int
             for (k = 0; k + 8 <= kc; k += 8) {
                 __m256 v[8];
                 for (r = 0; r < 8; r++) v[r] = src[r] ? _mm256_loadu_ps(src[r] + k) : _mm256_setzero_ps();
-                transpose8(v);
+                et_transpose8_avx2(v);
                 for (r = 0; r < 8; r++) _mm256_store_ps(dst + (k + r) * NR + jb, v[r]);
             }
             for (; k < kc; k++)
@@ -129,7 +113,7 @@ static void pack_a_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int
         for (; k + 8 <= kc; k += 8) {
             __m256 v[8];
             for (i = 0; i < 8; i++) v[i] = src[i] ? _mm256_loadu_ps(src[i] + k) : _mm256_setzero_ps();
-            transpose8(v);
+            et_transpose8_avx2(v);
             /* each column holds MR useful rows; later stores overwrite the 2 spare lanes */
             for (i = 0; i < 8; i++) _mm256_storeu_ps(dst + (k + i) * MR, v[i]);
         }
