@@ -144,74 +144,45 @@ static void pack_a_sliver(const et_gemm_args *g, float *dst, int pc, int kc, int
 
 /* --- micro-kernels: acc(MR,NR) = sum_k a(:,k) b(k,:) */
 
+#if ET_HAVE_AVX2
+/* One x86 kernel for both vector widths: two vectors of W lanes per row (NR = 2W). */
 #if ET_HAVE_AVX512
-/* c(6,32) (row stride ldc) = [c +] a.b [+ bias(32)] */
-static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
-                          const float *bias)
-{
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    int k;
-    for (k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), av;
-        av = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(av, b0, c00); c01 = _mm512_fmadd_ps(av, b1, c01);
-        av = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(av, b0, c10); c11 = _mm512_fmadd_ps(av, b1, c11);
-        av = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(av, b0, c20); c21 = _mm512_fmadd_ps(av, b1, c21);
-        av = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(av, b0, c30); c31 = _mm512_fmadd_ps(av, b1, c31);
-        av = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(av, b0, c40); c41 = _mm512_fmadd_ps(av, b1, c41);
-        av = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(av, b0, c50); c51 = _mm512_fmadd_ps(av, b1, c51);
-        a += MR;
-        b += NR;
-    }
-    /* c + (acc + bias): the order store_tile uses */
-#define ET__ROW(i, x0, x1)                                                                  \
-    do {                                                                                 \
-        float *ci = c + (size_t)(i) * ldc;                                               \
-        __m512 y0 = x0, y1 = x1;                                                         \
-        if (bias) {                                                                      \
-            y0 = _mm512_add_ps(y0, _mm512_loadu_ps(bias));                               \
-            y1 = _mm512_add_ps(y1, _mm512_loadu_ps(bias + 16));                          \
-        }                                                                                \
-        if (add) {                                                                       \
-            y0 = _mm512_add_ps(_mm512_loadu_ps(ci), y0);                                 \
-            y1 = _mm512_add_ps(_mm512_loadu_ps(ci + 16), y1);                            \
-        }                                                                                \
-        _mm512_storeu_ps(ci, y0);                                                        \
-        _mm512_storeu_ps(ci + 16, y1);                                                   \
-    } while (0)
-    ET__ROW(0, c00, c01); ET__ROW(1, c10, c11); ET__ROW(2, c20, c21);
-    ET__ROW(3, c30, c31); ET__ROW(4, c40, c41); ET__ROW(5, c50, c51);
-#undef ET__ROW
-}
+typedef __m512 vec;
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_load_ps(p)
+#define V_LOADU(p) _mm512_loadu_ps(p)
+#define V_STOREU(p, x) _mm512_storeu_ps(p, x)
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#else
+typedef __m256 vec;
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_load_ps(p)
+#define V_LOADU(p) _mm256_loadu_ps(p)
+#define V_STOREU(p, x) _mm256_storeu_ps(p, x)
+#define V_SET1(x) _mm256_broadcast_ss(&(x))
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#endif
+#define W (NR / 2)
 
-static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
-{
-    kernel_6x16_c(kc, a, b, acc, NR, 0, (const float *)0);
-}
-#elif ET_HAVE_AVX2
-/* c(6,16) (row stride ldc) = [c +] a.b [+ bias(16)] */
+/* c(6,NR) (row stride ldc) = [c +] a.b [+ bias(NR)] */
 static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
                           const float *bias)
 {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    vec c00 = V_ZERO(), c01 = V_ZERO(), c10 = V_ZERO(), c11 = V_ZERO();
+    vec c20 = V_ZERO(), c21 = V_ZERO(), c30 = V_ZERO(), c31 = V_ZERO();
+    vec c40 = V_ZERO(), c41 = V_ZERO(), c50 = V_ZERO(), c51 = V_ZERO();
     int k;
     for (k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), av;
-        av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+        vec b0 = V_LOAD(b), b1 = V_LOAD(b + W), av;
+        av = V_SET1(a[0]); c00 = V_FMA(av, b0, c00); c01 = V_FMA(av, b1, c01);
+        av = V_SET1(a[1]); c10 = V_FMA(av, b0, c10); c11 = V_FMA(av, b1, c11);
+        av = V_SET1(a[2]); c20 = V_FMA(av, b0, c20); c21 = V_FMA(av, b1, c21);
+        av = V_SET1(a[3]); c30 = V_FMA(av, b0, c30); c31 = V_FMA(av, b1, c31);
+        av = V_SET1(a[4]); c40 = V_FMA(av, b0, c40); c41 = V_FMA(av, b1, c41);
+        av = V_SET1(a[5]); c50 = V_FMA(av, b0, c50); c51 = V_FMA(av, b1, c51);
         a += MR;
         b += NR;
     }
@@ -219,22 +190,23 @@ static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int 
 #define ET__ROW(i, x0, x1)                                                                  \
     do {                                                                                 \
         float *ci = c + (size_t)(i) * ldc;                                               \
-        __m256 y0 = x0, y1 = x1;                                                         \
+        vec y0 = x0, y1 = x1;                                                            \
         if (bias) {                                                                      \
-            y0 = _mm256_add_ps(y0, _mm256_loadu_ps(bias));                               \
-            y1 = _mm256_add_ps(y1, _mm256_loadu_ps(bias + 8));                           \
+            y0 = V_ADD(y0, V_LOADU(bias));                                               \
+            y1 = V_ADD(y1, V_LOADU(bias + W));                                           \
         }                                                                                \
         if (add) {                                                                       \
-            y0 = _mm256_add_ps(_mm256_loadu_ps(ci), y0);                                 \
-            y1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), y1);                             \
+            y0 = V_ADD(V_LOADU(ci), y0);                                                 \
+            y1 = V_ADD(V_LOADU(ci + W), y1);                                             \
         }                                                                                \
-        _mm256_storeu_ps(ci, y0);                                                        \
-        _mm256_storeu_ps(ci + 8, y1);                                                    \
+        V_STOREU(ci, y0);                                                                \
+        V_STOREU(ci + W, y1);                                                            \
     } while (0)
     ET__ROW(0, c00, c01); ET__ROW(1, c10, c11); ET__ROW(2, c20, c21);
     ET__ROW(3, c30, c31); ET__ROW(4, c40, c41); ET__ROW(5, c50, c51);
 #undef ET__ROW
 }
+#undef W
 
 static void kernel_6x16(int kc, const float *a, const float *b, float *acc)
 {
