@@ -176,7 +176,7 @@ run: $(BUILD)/edgetrain
 	@sh scripts/main-job.sh $(BUILD)/edgetrain $(THREADS)
 
 # --- benchmarks (not tests): edgetrain beside OpenBLAS and PyTorch in one run
-BENCH_BIN := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_peak
+BENCH_BIN := $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_train $(BUILD)/bench/bench_peak $(BUILD)/bench/bench_infer
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libedgetrain.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 -O2 $(BOARD_ARCH) -D_POSIX_C_SOURCE=200809L $(INCS) $< $(BUILD)/libedgetrain.a \

@@ -18,7 +18,7 @@ def flops_per_token(L, NH, C, T, Vp=128):
 
 def main():
     raw, outdir = sys.argv[1], sys.argv[2]
-    peak, gemm, train = {}, [], {}
+    peak, gemm, train, infer = {}, [], {}, {}
     for line in open(raw):
         f = line.split()
         if not f:
@@ -28,6 +28,8 @@ def main():
         elif f[0] == "gemm":
             gemm.append(dict(config=f[1], layer=f[2], dir=f[3], M=int(f[4]), N=int(f[5]), K=int(f[6]),
                              threads=int(f[7]), edgetrain=float(f[8]), openblas=float(f[9])))
+        elif f[0] == "infer":
+            infer.setdefault(f[2], {}).setdefault(f[3], {})[f[1]] = dict(tok_s=float(f[4]), tok_s_cpu=float(f[5]))
         elif f[0] == "train":
             train.setdefault(f[2], {}).setdefault(f[1], {})[f[3]] = dict(
                 tok_s=float(f[4]), step_ms=float(f[5]), rss_kb=int(f[6]))
@@ -71,10 +73,37 @@ def main():
           f"{tp} | {ratio:.2f}× | {llmc} | "
           f"{mfu * 100:.0f}% | {ebest['rss_kb'] / 1024:.0f} MiB | {tbest['rss_kb'] / 1024:.0f} MiB |")
     p(f"\nMFU = tokens/s × (6N + 12·L·T·C) / measured FMA peak ({pk:.1f} GFLOP/s); N excludes wpe.")
+    if infer:
+        p("\n## Inference throughput: fp32 vs int8 (baby GPT, random weights; tokens/s)\n")
+        p("Best of alternating rounds in one process. eval: B=8, T=64, tokens/s = B·T per forward; "
+          "sample: one sequence, T=64 window, one token per forward (no KV cache). "
+          "Ratios are to fp32 of the same run; 1 thread also by the thread's CPU time.\n")
+        p("| shape | thr | fp32 | int8 W8A8 | W8A8 / fp32 | W8A32 | W8A32 / fp32 | 2:4 + W8A8 | 2:4 W8A8 / fp32 |")
+        p("|---|---|---|---|---|---|---|---|---|")
+        for shape in ("eval", "sample"):
+            for thr in sorted(infer.get(shape, {}), key=int):
+                row = infer[shape][thr]
+                base = row.get("fp32")
+                if not base:
+                    continue
+                for d in row.values():
+                    d["ratio_vs_fp32"] = d["tok_s"] / base["tok_s"]
+                    if d["tok_s_cpu"] > 0 and base["tok_s_cpu"] > 0:
+                        d["ratio_vs_fp32_cpu"] = d["tok_s_cpu"] / base["tok_s_cpu"]
+
+                def cell(k):
+                    d = row.get(k)
+                    if not d:
+                        return "– | –"
+                    r = f"{d['ratio_vs_fp32']:.2f}×"
+                    if "ratio_vs_fp32_cpu" in d:
+                        r += f" (CPU {d['ratio_vs_fp32_cpu']:.2f}×)"
+                    return f"{d['tok_s']:.0f} | {r}"
+                p(f"| {shape} | {thr} | {base['tok_s']:.0f} | {cell('w8a8')} | {cell('w8a32')} | {cell('w8a8-2:4')} |")
     text = "\n".join(lines)
     print(text)
     open(f"{outdir}/report.md", "w").write(text + "\n")
-    json.dump(dict(peak=peak, gemm=gemm, train=summary), open(f"{outdir}/results.json", "w"), indent=1)
+    json.dump(dict(peak=peak, gemm=gemm, train=summary, infer=infer), open(f"{outdir}/results.json", "w"), indent=1)
     # chart: tokens/s per config, edgetrain vs PyTorch (best thread count), normalised to PyTorch
     W, H, bw = 640, 360, 60
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',

@@ -1,6 +1,6 @@
 #!/bin/sh
-# bench/run.sh - make bench: edgetrain beside OpenBLAS and PyTorch, in one run on this
-# machine. Writes bench/out/results.txt (raw lines), results.json, report.md, chart.svg.
+# bench/run.sh - make bench: edgetrain beside OpenBLAS and PyTorch, and its int8 inference
+# beside its fp32 inference, in one run on this machine. Writes bench/out/results.txt (raw lines), results.json, report.md, chart.svg.
 # Figures drift with the machine's clock and load: compare ratios within one run only.
 set -e
 B=${BUILD:-build}
@@ -27,5 +27,10 @@ for cfg in "baby 4 4 128 64 12 $steps_baby" "small 4 4 128 256 8 $steps_small" "
             tail -n 1 "$raw" | sed 's/^/  /' >&2
         done
     done
+done
+echo "bench: inference, fp32 vs int8 (baby GPT, eval B=8 T=64 and sampling B=1 T=64)" >&2
+for t in 1 2; do
+    "$B/bench/bench_infer" $t >> "$raw"
+    grep "^infer .* $t [0-9.]* [0-9.]*$" "$raw" | tail -n 8 | sed 's/^/  /' >&2
 done
 /usr/bin/python3 bench/report.py "$raw" "$out"

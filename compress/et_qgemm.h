@@ -64,7 +64,8 @@ et_status et_qgemm_s8(const et_qgemm_args *g, const et_threads *th, void *scratc
 /** Number of int8 micro-kernels compiled into this build (the best first, scalar last). */
 int et_qgemm_s8_nkernels(void);
 
-/** Name of kernel @p i ("avx512vnni", "avx2", "neon", "scalar"), NULL out of range. */
+/** Name of kernel @p i ("avx512vnni-u8s8", "avx512vnni-s16", "avx2", "neon", "scalar"), NULL
+ *  out of range. */
 const char *et_qgemm_s8_kernel_name(int i);
 
 /** et_qgemm_s8 with kernel @p kernel (0 .. nkernels-1) rather than the best one; for
@@ -74,6 +75,35 @@ et_status et_qgemm_s8_with(const et_qgemm_args *g, const et_threads *th, void *s
 
 /** The plain triple loop the kernels are tested against (same operands, no scratch). */
 et_status et_qgemm_s8_ref(const et_qgemm_args *g);
+
+/** Bytes et_qgemm_s8_pack() writes for an (N,K) weight matrix (0 for a bad shape). */
+size_t et_qgemm_s8_pack_bytes(int N, int K);
+
+/**
+ * Packs int8 weights once, ahead of time, in the layout of this build's best kernel
+ * (with its per-column correction terms), so that et_qgemm_s8_packed() does no packing.
+ * A model packs its weights when it is created; the packed copy is about the size of
+ * the int8 weights (pairs layouts: twice).
+ * @param[in]  B,ldb  (N,K) weights, one row per output channel
+ * @param[in]  th     thread hook (NULL: serial)
+ * @param[out] dst    64-byte aligned, et_qgemm_s8_pack_bytes(N, K) bytes
+ * @return ET_OK, ET_ERR_INVALID (shape, stride, alignment), ET_ERR_NOMEM (dst too small)
+ */
+et_status et_qgemm_s8_pack(const int8_t *B, int ldb, int N, int K, const et_threads *th, void *dst,
+                           size_t dst_bytes);
+
+/** Scratch bytes et_qgemm_s8_packed needs for K up to @p kmax and @p nworkers workers
+ *  (rows of A only: less than et_qgemm_s8_scratch_bytes). */
+size_t et_qgemm_s8_packed_scratch_bytes(int kmax, int nworkers);
+
+/**
+ * et_qgemm_s8 over weights packed by et_qgemm_s8_pack(): the same bits (those of
+ * et_qgemm_s8_ref), without packing the weights. g->B and g->ldb are not read.
+ * @return ET_OK, ET_ERR_INVALID (operands, or @p packed not a pack of g->N x g->K),
+ *         ET_ERR_NOMEM (scratch too small)
+ */
+et_status et_qgemm_s8_packed(const et_qgemm_args *g, const void *packed, const et_threads *th, void *scratch,
+                             size_t scratch_bytes);
 
 /** Operands of et_qgemm_w8a32: out(M,N) = A . (B * scale)^T + bias. */
 typedef struct et_wgemm_args {

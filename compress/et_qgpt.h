@@ -159,6 +159,9 @@ typedef struct et_qgpt {
     int8_t *qa, *qb;          /**< (B,T,max(C,3A,F)) W8A8: 4C for GPT-2 */
     float *logits, *probs;    /**< (B,T,Vp) */
     float *losses;            /**< (B,T) */
+    void *wpack;              /**< W8A8: the weights packed for the GEMM kernel at create
+                                   (et_qgemm_s8_pack): per layer qkv, attproj, fc, fcproj,
+                                   then the logits' wte */
     void *scratch;            /**< int8 / W8A32 GEMM scratch */
     size_t scratch_bytes;
     float *att_scratch;       /**< attention's per-worker slices */
@@ -169,7 +172,10 @@ typedef struct et_qgpt {
 
 /**
  * Exact arena bytes et_qgpt_create() takes (the blob is not included: it is the
- * caller's and may be read-only).
+ * caller's and may be read-only). For W8A8 this includes a copy of the weights packed
+ * for the int8 GEMM kernel (about 1 byte per weight with AVX-512 VNNI, 2 otherwise),
+ * made once by create so that no forward packs; building with -DET_QGPT_PREPACK=0
+ * leaves it out and packs a panel per GEMM call instead.
  * @param[in] nworkers workers the GEMM scratch is sized for (et_threads_workers)
  */
 et_status et_qgpt_plan(const et_gpt_config *cfg, et_qmode mode, int B, int T, int nworkers,
