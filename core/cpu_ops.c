@@ -21,6 +21,90 @@ static int ntasks_for(size_t n, size_t per) { return (int)((n + per - 1) / per);
 
 /* --- LayerNorm */
 
+/* Row reductions in 16 fixed lanes (two vectors of 8), then the lanes in a fixed
+ * order: a row's sums no longer wait on one serial chain of adds. The scalar path
+ * keeps one chain. */
+#if ET_HAVE_AVX2
+static float hsum16(__m256 a, __m256 b)
+{
+    __m256 s = _mm256_add_ps(a, b);
+    __m128 l = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    l = _mm_add_ps(l, _mm_movehl_ps(l, l));
+    l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
+    return _mm_cvtss_f32(l);
+}
+#endif
+
+/* sum of x */
+static float row_sum(const float *x, int n)
+{
+    int i = 0;
+    float s = 0.0f;
+#if ET_HAVE_AVX2
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(x + i + 8));
+    }
+    s = hsum16(a, b);
+#endif
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* sum of (x - m)^2 */
+static float row_sqdev(const float *x, float m, int n)
+{
+    int i = 0;
+    float s = 0.0f;
+#if ET_HAVE_AVX2
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm);
+        a = _mm256_fmadd_ps(d0, d0, a);
+        b = _mm256_fmadd_ps(d1, d1, b);
+    }
+    s = hsum16(a, b);
+#endif
+    for (; i < n; i++) {
+        float d = x[i] - m;
+        s += d * d;
+    }
+    return s;
+}
+
+/* sums of g = dy * w and of g * (x - m) * rs, for LayerNorm's backward */
+static void row_g_sums(const float *dy, const float *w, const float *x, float m, float rs, int n,
+                       float *gsum, float *gnsum)
+{
+    int i = 0;
+    float a1 = 0.0f, a2 = 0.0f;
+#if ET_HAVE_AVX2
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), t0 = _mm256_setzero_ps(),
+           t1 = _mm256_setzero_ps(), vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(rs);
+    for (; i + 16 <= n; i += 16) {
+        __m256 g0 = _mm256_mul_ps(_mm256_loadu_ps(dy + i), _mm256_loadu_ps(w + i));
+        __m256 g1 = _mm256_mul_ps(_mm256_loadu_ps(dy + i + 8), _mm256_loadu_ps(w + i + 8));
+        __m256 n0 = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vs);
+        __m256 n1 = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), vs);
+        s0 = _mm256_add_ps(s0, g0);
+        s1 = _mm256_add_ps(s1, g1);
+        t0 = _mm256_fmadd_ps(g0, n0, t0);
+        t1 = _mm256_fmadd_ps(g1, n1, t1);
+    }
+    a1 = hsum16(s0, s1);
+    a2 = hsum16(t0, t1);
+#endif
+    for (; i < n; i++) {
+        float g = dy[i] * w[i], nn = (x[i] - m) * rs;
+        a1 += g;
+        a2 += g * nn;
+    }
+    *gsum = a1;
+    *gnsum = a2;
+}
+
 typedef struct {
     float *out, *mean, *rstd, *dinp, *dw, *db;
     const float *inp, *w, *b, *dout, *cmean, *crstd;
@@ -36,14 +120,7 @@ static void ln_fwd_task(void *arg, int t, int wk)
     for (r = r0; r < r1; r++) {
         const float *x = J->inp + (size_t)r * C;
         float *o = J->out + (size_t)r * C;
-        float m = 0.0f, v = 0.0f, s;
-        for (i = 0; i < C; i++) m += x[i];
-        m /= (float)C;
-        for (i = 0; i < C; i++) {
-            float d = x[i] - m;
-            v += d * d;
-        }
-        v /= (float)C;
+        float m = row_sum(x, C) / (float)C, v = row_sqdev(x, m, C) / (float)C, s;
         s = 1.0f / et_sqrtf(v + 1e-5f);
         for (i = 0; i < C; i++) o[i] = (x[i] - m) * s * J->w[i] + J->b[i];
         J->mean[r] = m;
@@ -70,12 +147,8 @@ static void ln_bwd_rows_task(void *arg, int t, int wk)
     for (r = r0; r < r1; r++) {
         const float *x = J->inp + (size_t)r * C, *dy = J->dout + (size_t)r * C;
         float *dx = J->dinp + (size_t)r * C;
-        float m = J->cmean[r], s = J->crstd[r], gm = 0.0f, gnm = 0.0f;
-        for (i = 0; i < C; i++) {
-            float g = dy[i] * J->w[i], n = (x[i] - m) * s;
-            gm += g;
-            gnm += g * n;
-        }
+        float m = J->cmean[r], s = J->crstd[r], gm, gnm;
+        row_g_sums(dy, J->w, x, m, s, C, &gm, &gnm);
         gm /= (float)C;
         gnm /= (float)C;
         for (i = 0; i < C; i++) {
