@@ -242,7 +242,7 @@ static void walk_arena(alayout *A, et_cgpt *m, const et_gpt_config *c, et_cgpt_m
                        const et_clinear_spec *spec, int B, int T, int nworkers, uint32_t **pool)
 {
     size_t BT = (size_t)B * T, C = (size_t)c->channels, Vp = (size_t)c->vocab_padded,
-           att = (size_t)B * c->heads * T * T, f = sizeof(float), sc, s2;
+           att = (size_t)B * c->heads * T, /* a log-sum-exp per row */ f = sizeof(float), sc, s2;
     int rmax, kmax, nw = nworkers < 1 ? 1 : nworkers;
     size_t words = rowptr_words(c, spec, &rmax, &kmax);
     m->lin = (et_clin *)atake(A, sizeof(et_clin) * (size_t)c->layers * ET_CGPT_LIN);
@@ -258,7 +258,7 @@ static void walk_arena(alayout *A, et_cgpt *m, const et_gpt_config *c, et_cgpt_m
     m->ln_rstd = (float *)atake(A, BT * f);
     m->qkv = (float *)atake(A, BT * 3 * C * f);
     m->atty = (float *)atake(A, BT * C * f);
-    m->preatt = (float *)atake(A, att * f);
+    m->preatt = NULL; /* the attention kernel keeps no scores */
     m->att = (float *)atake(A, att * f);
     if (mode == ET_CGPT_W8A8) {
         m->qa = (int8_t *)atake(A, BT * 4 * C);

@@ -97,7 +97,7 @@ static void walk(qlayout *L, et_qgpt *m, const et_gpt_config *c, et_qmode mode, 
 {
     size_t BT = (size_t)B * T, C = (size_t)c->channels, Vp = (size_t)c->vocab_padded,
            A = (size_t)et_gpt_attn_width(c), F = (size_t)et_gpt_ffn_width(c),
-           att = (size_t)B * c->heads * T * T, f = sizeof(float);
+           att = (size_t)B * c->heads * T, /* a log-sum-exp per row */ f = sizeof(float);
     m->inputs = (int *)take(L, BT * sizeof(int));
     m->targets = (int *)take(L, BT * sizeof(int));
     m->res_a = (float *)take(L, BT * C * f);
@@ -108,7 +108,7 @@ static void walk(qlayout *L, et_qgpt *m, const et_gpt_config *c, et_qmode mode, 
     m->ln_rstd = (float *)take(L, BT * f);
     m->qkv = (float *)take(L, BT * 3 * A * f);
     m->atty = (float *)take(L, BT * A * f);
-    m->preatt = (float *)take(L, att * f);
+    m->preatt = NULL; /* the attention kernel keeps no scores */
     m->att = (float *)take(L, att * f);
     if (mode == ET_QMODE_W8A8) {
         m->qa = (int8_t *)take(L, BT * wmax_of(c));

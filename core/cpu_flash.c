@@ -71,6 +71,7 @@ static void flash_fwd_task(void *arg, int task, int wk)
                 float *s = S + t * CB, *p = P + t * CB, mx = -3.0e38f, alpha, sum;
                 int valid = r0 + t + 1 - c0; /* keys c0 .. r0+t */
                 if (valid > n) valid = n;
+                if (valid < 0) valid = 0; /* cannot happen while CB % RB == 0: c0 <= r0 */
                 for (j = 0; j < valid; j++) {
                     s[j] *= scale;
                     if (s[j] > mx) mx = s[j];

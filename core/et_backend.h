@@ -33,9 +33,10 @@ typedef struct et_backend {
     et_status (*upload)(void *ctx, void *dst_dev, const void *src_host, size_t bytes);
     et_status (*download)(void *ctx, void *dst_host, const void *src_dev, size_t bytes);
 
-    /** Optional (not an op; the ops follow):  floats of each attention state buffer (preatt, att) per layer and of
-     *  each backward workspace (dpreatt, datt). NULL: B*NH*T*T for all four. A
-     *  flash-style backend keeps one log-sum-exp per row and needs no workspace. */
+    /** Optional, and not an op (the ops follow): floats of each attention state buffer
+     *  (preatt, att) per layer and of each backward workspace (dpreatt, datt). NULL:
+     *  B*NH*T*T for all four. A flash-style backend keeps one log-sum-exp per row and
+     *  needs no workspace. */
     void (*attention_sizes)(void *ctx, int B, int T, int NH, size_t *state, size_t *work);
 
     /* --- ops */

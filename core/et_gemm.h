@@ -4,7 +4,8 @@
  *
  * op(A) is A stored (M,K) row-major, or with transA its transpose stored (K,M); op(B) is
  * B stored (K,N), or with transB its transpose stored (N,K). Blocked and packed, with an
- * AVX2/FMA 6x16 micro-kernel (a scalar one always present), threaded through et_threads.
+ * AVX-512 6x32, AVX2/FMA or NEON 6x16 micro-kernel (a scalar one always present),
+ * threaded through et_threads.
  * The K dimension is blocked in fixed steps, so the result is bitwise the same for any
  * worker count. No allocation: the caller passes et_gemm_scratch_bytes() of scratch.
  */

@@ -1,8 +1,9 @@
 /* et_threads.h - the hook through which the host lends the core its threads.
  *
- * The core has no threads of its own. A kernel splits its work into tasks whose
- * boundaries never depend on the number of workers, and each output element is
- * written by exactly one task, so results are bitwise identical for any worker count.
+ * The core has no threads of its own. A kernel splits its work into tasks, each output
+ * element is written by exactly one task, and every element is computed in an order that
+ * does not depend on the task layout (most kernels use fixed task boundaries; the GEMM
+ * fixes the order along K), so results are bitwise identical for any worker count.
  * With no hook (or parallel_for == NULL) tasks run in order on the caller's thread.
  */
 #ifndef ET_THREADS_H

@@ -1,11 +1,13 @@
 /* gemm.c - packed, blocked SGEMM (the GotoBLAS/BLIS loop structure).
  *
- * One parallel_for over tiles of C (up to MC rows x NG 16-wide slivers). Each task walks
- * K in blocks of KC (sequential, fixed: this is what fixes the rounding), packs its A
- * rows into 6-tall slivers and its B columns into 16-wide slivers in private scratch,
- * and runs the MR x NR micro-kernel. Every C element is reduced over k in the same
- * order whatever the tiling of M and N, so threads never change the bits.
- * Micro-kernels: AVX2/FMA (x86-64), NEON (aarch64), and a scalar one always present.
+ * One parallel_for over tasks that each own rows of C and a group of up to 256 columns
+ * (NGMAX slivers of NR). Each task walks K in blocks of KC (sequential, fixed: this is
+ * what fixes the rounding), packs its B group once per block into NR-wide slivers, then
+ * packs its rows block by block into 6-tall slivers and runs the MR x NR micro-kernel.
+ * Every C element is reduced over k in the same order whatever the task layout (which
+ * does depend on the worker count), so threads never change the bits.
+ * Micro-kernels: 6x32 AVX-512F or 6x16 AVX2/FMA (x86-64), 6x16 NEON (aarch64), and a
+ * 6x16 scalar one always present.
  * Deliberately avoids: run-time CPU dispatch (SIMD is chosen at compile time) and any
  * allocation (scratch comes from the caller's arena).
  */
@@ -330,7 +332,7 @@ static void task_tile(void *arg, int t, int w)
                     int mr = mc - r < MR ? mc - r : MR;
                     if (mr == MR && nr == NR) {
                         kernel_6x16_c(kc, packA + (size_t)r * kc, bs, g->C + (size_t)(i0 + r) * g->ldc + j0,
-                                      g->ldc, !first || g->accumulate, first ? g->bias + (g->bias ? j0 : 0) : NULL);
+                                      g->ldc, !first || g->accumulate, (first && g->bias) ? g->bias + j0 : NULL);
                     } else {
                         kernel_6x16(kc, packA + (size_t)r * kc, bs, acc);
                         store_tile(g, first, acc, i0 + r, j0, mr, nr);
@@ -344,6 +346,12 @@ static void task_tile(void *arg, int t, int w)
 static int ceil_div(int a, int b)
 {
     return (a + b - 1) / b;
+}
+
+/* the number of groups that splitting n slivers into about g even groups really gives */
+static int groups_of(int n, int g)
+{
+    return ceil_div(n, ceil_div(n, g));
 }
 
 et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratch,
@@ -374,25 +382,25 @@ et_status et_gemm_f32(const et_gemm_args *g, const et_threads *th, float *scratc
     J.packs = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     J.nslivers = ceil_div(g->N, NR);
     /* Column groups as wide as a packed B group allows, evenly sized. With several
-     * workers the task count is made a multiple of theirs, by more (narrower) column
-     * groups or by row chunks, whichever repacks less: each extra group repacks all of
-     * A (M x K), each extra row chunk all of B (K x N). */
-    J.ngroups = ceil_div(J.nslivers, NGMAX);
+     * workers the task count is made a multiple of theirs where the shape allows, by
+     * more (narrower) column groups or by row chunks, whichever repacks less: each extra
+     * group repacks all of A (M x K), each extra row chunk all of B (K x N). */
+    J.ngroups = groups_of(J.nslivers, ceil_div(J.nslivers, NGMAX));
     J.mchunks = 1;
     if (nw > 1 && J.ngroups % nw) {
-        int more_groups = ceil_div(J.ngroups, nw) * nw, a = J.ngroups, b = nw, t;
+        int more = ceil_div(J.ngroups, nw) * nw, a = J.ngroups, b = nw, t;
         while (b) { t = a % b; a = b; b = t; } /* a = gcd(ngroups, nw) */
+        more = more <= J.nslivers ? groups_of(J.nslivers, more) : 0;
         mblocks = ceil_div(g->M, MR);
         want = nw / a; /* row chunks that make ngroups * chunks a multiple of nw */
         if (want > mblocks) want = mblocks;
-        if (more_groups <= J.nslivers &&
-            (double)(more_groups - J.ngroups) * g->M <= (double)(want - 1) * g->N)
-            J.ngroups = more_groups;
+        if (more && more % nw == 0 &&
+            (double)(more - J.ngroups) * g->M <= (double)(want - 1) * g->N)
+            J.ngroups = more;
         else
             J.mchunks = want;
     }
     J.ng = ceil_div(J.nslivers, J.ngroups);
-    J.ngroups = ceil_div(J.nslivers, J.ng);
     J.rows = ceil_div(ceil_div(g->M, J.mchunks), MR) * MR;
     J.mchunks = ceil_div(g->M, J.rows);
     /* A blocks of at most MC rows, evenly sized within a chunk */

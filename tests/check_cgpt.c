@@ -14,14 +14,6 @@
 #include "et_runtime.h"
 #include "et_spmm.h"
 
-static void scrambled_for(void *pool, int n, et_task_fn fn, void *arg)
-{
-    int i, step = 7;
-    (void)pool;
-    while (n % step == 0 && step > 1) step--;
-    for (i = 0; i < n; i++) fn(arg, (int)(((long)i * step + 3) % n), i % 3);
-}
-static const et_threads scrambled = {0, 3, scrambled_for};
 
 static float *randn(size_t n, uint64_t seed, float scale)
 {
@@ -116,7 +108,7 @@ START_TEST(spmm_f32_vs_dense)
             cmat_make(&c, OC, K, mats[t].N, mats[t].M, mats[t].sp, 100 + t, 0);
             for (pass = 0; pass < 3; pass++) {
                 if (pass == 0) ck_assert_int_eq(et_spmm_f32(&c.s, y, x, bias, R, NULL, scr, sb), ET_OK);
-                else if (pass == 1) ck_assert_int_eq(et_spmm_f32(&c.s, y2, x, bias, R, &scrambled, scr, sb), ET_OK);
+                else if (pass == 1) ck_assert_int_eq(et_spmm_f32(&c.s, y2, x, bias, R, &et_test_scrambled, scr, sb), ET_OK);
                 else ck_assert_int_eq(et_spmm_f32_ref(&c.s, y2, x, bias, R), ET_OK);
                 if (pass == 1) ck_assert_msg(memcmp(y, y2, sizeof(float) * R * OC) == 0, "task order changed bits");
                 for (r = 0; r < R; r++)
@@ -130,7 +122,7 @@ START_TEST(spmm_f32_vs_dense)
                     }
             }
             /* scratch one byte short */
-            ck_assert_int_eq(et_spmm_f32(&c.s, y, x, bias, R, &scrambled, scr, sb - 1), ET_ERR_NOMEM);
+            ck_assert_int_eq(et_spmm_f32(&c.s, y, x, bias, R, &et_test_scrambled, scr, sb - 1), ET_ERR_NOMEM);
             cmat_free(&c);
             free(x); free(bias); free(y); free(y2); free(scr);
         }
@@ -172,7 +164,7 @@ START_TEST(spmm_s8_bit_exact)
                     d.out = a.out; d.mult = mult; d.shift = shift; d.zp_out = -5; d.scale = scale; d.ldc = OC;
                     memset(c1, 0x55, osz); memset(c2, 0x66, osz); memset(c3, 0x77, osz);
                     a.C = c1;
-                    ck_assert_int_eq(et_spmm_s8(&a, &scrambled, scr, sb), ET_OK);
+                    ck_assert_int_eq(et_spmm_s8(&a, &et_test_scrambled, scr, sb), ET_OK);
                     a.C = c2;
                     ck_assert_int_eq(et_spmm_s8_ref(&a), ET_OK);
                     d.C = c3;
@@ -427,7 +419,7 @@ START_TEST(model_f32_compact_vs_dense)
     for (kinds = 1; kinds <= 2; kinds++) {
         float *dense;
         work_make(&w, kinds, 10 + kinds);
-        build(&b, &w, ET_CGPT_F32, NULL, NULL, B, T, &scrambled);
+        build(&b, &w, ET_CGPT_F32, NULL, NULL, B, T, &et_test_scrambled);
         build(&r, &w, ET_CGPT_F32, NULL, NULL, B, T, NULL);
         r.m.reference = 1;
         tokens(in, tg, B * T, 3);
@@ -504,7 +496,7 @@ START_TEST(model_w8a8_is_qgpt)
         for (l = 0; l < LYR; l++)
             for (s = 0; s < 8; s++) { qlo[l * 8 + s] = lo[l * 12 + s]; qhi[l * 8 + s] = hi[l * 12 + s]; }
         qlo[LYR * 8] = lo[LYR * 12]; qhi[LYR * 8] = hi[LYR * 12];
-        build(&b, &w, ET_CGPT_W8A8, lo, hi, B, T, &scrambled);
+        build(&b, &w, ET_CGPT_W8A8, lo, hi, B, T, &et_test_scrambled);
         ck_assert_int_eq(et_cgpt_forward(&b.m, in, tg, B, T), ET_OK);
         cgpt_all_logits(&b.m, B, T, l1);
         /* et_qgpt over the dense-expanded (masked) weights */
@@ -538,7 +530,7 @@ START_TEST(model_w8a8_factored)
     work_make(&w, 2, 30);
     tokens(in, tg, B * T, 5);
     calibrate(&w, lo, hi, in, B, T);
-    build(&b, &w, ET_CGPT_W8A8, lo, hi, B, T, &scrambled);
+    build(&b, &w, ET_CGPT_W8A8, lo, hi, B, T, &et_test_scrambled);
     build(&r, &w, ET_CGPT_W8A8, lo, hi, B, T, NULL);
     build(&f, &w, ET_CGPT_F32, NULL, NULL, B, T, NULL);
     r.m.reference = 1;

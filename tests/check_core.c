@@ -6,17 +6,6 @@
 #include "et_gemm.h"
 #include "et_rng.h"
 
-/* A parallel_for that runs tasks serially in a scrambled order with rotating worker ids:
- * results must not depend on order or worker, so this catches tasks that share outputs. */
-static void scrambled_for(void *pool, int n, et_task_fn fn, void *arg)
-{
-    int i, step = 7;
-    (void)pool;
-    while (n % step == 0 && step > 1) step--;
-    for (i = 0; i < n; i++) fn(arg, (int)(((long)i * step + 3) % n), i % 3);
-}
-static const et_threads scrambled = {0, 3, scrambled_for};
-
 START_TEST(arena_basics)
 {
     static uint8_t buf[1024] __attribute__((aligned(64)));
@@ -132,13 +121,13 @@ START_TEST(gemm_against_naive)
 {
     static const int shapes[][3] = {{1, 1, 1}, {6, 16, 1}, {7, 17, 3}, {13, 33, 257},
                                     {72, 16, 256}, {73, 1025, 5}, {100, 50, 300}, {5, 2000, 9},
-                                    {50, 600, 40}, {151, 300, 520}};
+                                    {50, 600, 40}, {151, 300, 520}, {50, 3500, 5}};
     int s, tA, tB;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (tA = 0; tA < 2; tA++)
             for (tB = 0; tB < 2; tB++) {
                 run_gemm_case(tA, tB, shapes[s][0], shapes[s][1], shapes[s][2], s & 1, s % 3 == 0, NULL);
-                run_gemm_case(tA, tB, shapes[s][0], shapes[s][1], shapes[s][2], !(s & 1), s % 3 == 1, &scrambled);
+                run_gemm_case(tA, tB, shapes[s][0], shapes[s][1], shapes[s][2], !(s & 1), s % 3 == 1, &et_test_scrambled);
             }
 }
 END_TEST
@@ -165,7 +154,7 @@ START_TEST(gemm_threads_bitwise)
         g.B = B; g.ldb = g.transB ? K : N; g.bias = B; g.C = C1; g.ldc = N;
         ck_assert_int_eq(et_gemm_f32(&g, NULL, scratch, sb), ET_OK);
         g.C = C2;
-        ck_assert_int_eq(et_gemm_f32(&g, &scrambled, scratch, sb), ET_OK);
+        ck_assert_int_eq(et_gemm_f32(&g, &et_test_scrambled, scratch, sb), ET_OK);
         ck_assert_msg(memcmp(C1, C2, sizeof(float) * M * N) == 0, "layout %d differs", layout);
     }
     free(A); free(B); free(C1); free(C2); free(scratch);

@@ -96,4 +96,26 @@ static inline int et_test_run(char *out, size_t cap, const char *fmt, ...)
         return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;            \
     }
 
+/* A parallel_for that runs every task exactly once, serially, in a scrambled order
+ * (a step coprime with the task count) with rotating worker ids: kernels must give
+ * the same bits as with no threads at all. et_test_scrambled claims 3 workers. */
+#include "et_threads.h"
+static int et__gcd(int a, int b)
+{
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+static void et_test_scrambled_for(void *pool, int n, et_task_fn fn, void *arg)
+{
+    int i, step = 7;
+    (void)pool;
+    while (step > 1 && et__gcd(n, step) != 1) step--;
+    for (i = 0; i < n; i++) fn(arg, (int)(((long)i * step + 3) % n), i % 3);
+}
+static const et_threads et_test_scrambled = {0, 3, et_test_scrambled_for};
+
 #endif /* ET_CHECK_H */
