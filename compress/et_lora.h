@@ -18,6 +18,16 @@
  * (T,C) buffers, one head's q/k/v/dk/dv and a few rows. keep_inputs trades the other
  * way: each adapted block's input is stored ((T,C) per block) and backward starts from it.
  * et_lora_merge() folds the adapters (and trained LayerNorms) into a new weight blob.
+ *
+ * A new task head (head_classes = K): the transfer-learning pattern. A float K-class
+ * linear layer (W (K,C), b (K), zero at start) reads the final LayerNorm's output,
+ * mean-pooled over the tokens or the last token's (head_pool), and trains with
+ * cross-entropy on one label per sequence (et_lora_accumulate_class); the adapters and
+ * LayerNorms above may train with it (rank > 0, train_ln) or not (rank 0: the base is
+ * frozen, only the head trains, and nothing below the head is ever differentiated, so
+ * the backward buffers are not even planned). A session with a head classifies; the
+ * next-token functions refuse it (ET_ERR_UNSUPPORTED), and the language-model head's
+ * (Vp) row is not planned.
  * Deliberately avoids: allocation, threads (a board has one core), and the W8A8 mode
  * (its int32 biases and requantized activations have no useful gradient).
  */
@@ -32,22 +42,33 @@
 /** Optimizer for the adapters. */
 typedef enum et_lora_opt { ET_LORA_SGD = 0, ET_LORA_ADAMW = 1 } et_lora_opt;
 
+/** What a task head reads: the final LayerNorm's output averaged over the sequence's
+ *  tokens, or that of its last token. */
+typedef enum et_lora_pool { ET_LORA_POOL_MEAN = 0, ET_LORA_POOL_LAST = 1 } et_lora_pool;
+
+/** Most classes a task head may have. */
+#define ET_LORA_MAX_CLASSES 4096
+
 /** What to adapt and how to train it. */
 typedef struct et_lora_config {
-    int rank;          /**< r >= 1 */
-    int layers;        /**< adapt the last N blocks (0: all) */
+    int rank;          /**< r >= 1; 0: no adapters (allowed when train_ln or a head trains) */
+    int layers;        /**< adapt the last N blocks (0: all); ignored when only a head trains */
     float alpha;       /**< scale alpha / r (0: alpha = r, i.e. scale 1) */
     et_lora_opt opt;   /**< SGD or AdamW */
     int train_ln;      /**< 1: also train the LayerNorm gains and biases of the adapted blocks and the
                             final LayerNorm (float copies in the arena, 4C per block + 2C) */
     int keep_inputs;   /**< 1: store each adapted block's input, (T,C) per block, instead of
                             recomputing it from the tokens in backward (memory for time) */
+    int head_classes;  /**< 0: no task head (language modelling); K in 2..ET_LORA_MAX_CLASSES: train a
+                            new K-class head (cross-entropy on one label per sequence) */
+    et_lora_pool head_pool; /**< what the head reads (mean over tokens or the last token) */
 } et_lora_config;
 
 /** Exact arena bytes by part. */
 typedef struct et_lora_plan {
-    size_t nparams;  /**< adapter parameters (floats) */
-    size_t params;   /**< adapter block */
+    size_t nparams;  /**< trained parameters (floats): adapters, LayerNorms, head */
+    size_t nhead;    /**< of which the task head's, K (C + 1) (0 without a head) */
+    size_t params;   /**< parameter block */
     size_t grads;    /**< their gradients */
     size_t opt;      /**< optimizer state */
     size_t acts;     /**< activations and row scratch for one sequence of T tokens */
@@ -62,11 +83,12 @@ typedef struct et_lora {
     const et_qgpt_weights *w;
     int T, l0;              /**< planned tokens; first adapted layer */
     float scale;            /**< alpha / r */
-    size_t nparams, nadapt; /**< trained floats; of which adapters (the rest: LayerNorms) */
+    size_t nparams, nadapt, nln; /**< trained floats; of which adapters, LayerNorms (the rest: the head) */
     float *params, *grads, *m, *v; /**< adapters: per adapted layer qA (r,C), qB (3C,r), fA (r,C), fB (4C,r);
                                         then, with train_ln, per adapted layer ln1w, ln1b, ln2w, ln2b (C each)
-                                        and lnfw, lnfb */
+                                        and lnfw, lnfb; then, with a head, its W (K,C) and b (K) */
     float *ln, *gln;        /**< the trained LayerNorms in params / grads, or NULL */
+    float *hw, *ghw;        /**< the head's W (K,C) in params / grads, or NULL; b (K) follows W */
     float *XS;              /**< (adapted layers, T, C) stored block inputs, or NULL */
     int step;
     /* activations */
@@ -74,7 +96,8 @@ typedef struct et_lora {
     float *q, *k, *v_, *dk, *dv; /**< (T,hs) one head */
     float *U, *DU;          /**< (T,r) qkv adapter inner values and their gradient */
     float *r_ln, *r_x2, *r_dln, *r_h, *r_g, *r_dg, *r_log, *r_p, *r_dp, *r_uf, *r_duf; /**< rows */
-    int *tok, *tgt;         /**< (T) */
+    float *r_pool, *r_cls;  /**< head rows: pooled feature (C), logits / their gradient (K) */
+    int *tok, *tgt;         /**< (T); tgt NULL with a head */
     uint32_t image_crc;     /**< payload CRC of the image the session runs over (et_image.payload_crc) */
 } et_lora;
 
@@ -90,13 +113,15 @@ et_status et_lora_plan_compute(const et_image *img, const et_lora_config *lc, in
 
 /**
  * Creates a session in @p arena: adapters initialised (A uniform in +-1/sqrt(C) from
- * @p seed, B zero). ET_ERR_NOMEM, arena untouched, when it has less than the plan free.
+ * @p seed, B zero), trained LayerNorms copied from the image, a head zero.
+ * ET_ERR_NOMEM, arena untouched, when it has less than the plan free.
  */
 et_status et_lora_create(et_lora *s, const et_image *img, const et_lora_config *lc, int T,
                          uint64_t seed, et_arena *arena);
 
 /**
- * Mean next-token loss of one sequence, forward only.
+ * Mean next-token loss of one sequence, forward only (not on a session with a head:
+ * ET_ERR_UNSUPPORTED; the same for et_lora_accumulate and et_lora_logits).
  * @param[in] tok,tgt (n) token ids < vocab; n <= planned T
  */
 et_status et_lora_loss(et_lora *s, const int *tok, const int *tgt, int n, float *loss);
@@ -108,8 +133,28 @@ et_status et_lora_loss(et_lora *s, const int *tok, const int *tgt, int n, float 
 et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, float loss_scale,
                              float *loss);
 
-/** One optimizer update of the adapters, then zeroes the gradients. AdamW uses
- *  beta1 0.9, beta2 0.999, eps 1e-8 and @p wd; SGD ignores @p wd. */
+/**
+ * Task head, forward only: the K logits of one sequence.
+ * @param[in]  tok    (n) token ids < vocab; 1 <= n <= planned T
+ * @param[out] logits (K) floats, or NULL
+ * @param[out] cls    the most likely class (the lowest index on a tie), or NULL
+ * @return ET_OK, ET_ERR_INVALID (no head, bad args), ET_ERR_RANGE (a token or n)
+ */
+et_status et_lora_classify(et_lora *s, const int *tok, int n, float *logits, int *cls);
+
+/**
+ * Task head, forward and backward of one labelled sequence: ADDS into the gradients of
+ * everything that trains (head; adapters and LayerNorms when configured) the gradient of
+ * cross-entropy(logits, @p label) * @p loss_scale.
+ * @param[in]  label  the sequence's class, 0..K-1
+ * @param[out] loss   its cross-entropy (unscaled), or NULL
+ * @return ET_OK, ET_ERR_INVALID (no head, bad args), ET_ERR_RANGE (a token, n or the label)
+ */
+et_status et_lora_accumulate_class(et_lora *s, const int *tok, int n, int label, float loss_scale, float *loss);
+
+/** One optimizer update of everything that trains, then zeroes the gradients. AdamW
+ *  uses beta1 0.9, beta2 0.999, eps 1e-8 and @p wd on the adapters and the head's W (not
+ *  on LayerNorms or biases); SGD ignores @p wd. */
 et_status et_lora_step(et_lora *s, float lr, float wd);
 
 /**
@@ -124,7 +169,8 @@ et_status et_lora_logits(et_lora *s, const int *tok, int n, float *logits);
  * Folds the adapters into the weights: for every adapted block, the qkv and fc rows
  * become W' = q * scale_row + (alpha/r) B A, re-quantized per output channel with
  * et_quant_weights_s8 (the project's one weight quantizer); every other tensor is copied
- * unchanged. The result is an et_qgpt blob for et_image_build(). No memory beyond
+ * unchanged (a task head has no place in an image: it stays in the session). The result
+ * is an et_qgpt blob for et_image_build(). No memory beyond
  * @p blob: the session's own row buffer holds one row of W' at a time.
  * @param[in,out] s    session over @p img (its adapters are read, its row scratch used)
  * @param[in]  img     the image the session was created over

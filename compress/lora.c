@@ -9,7 +9,11 @@
  * added into the residual gradient: no (T,C) buffer for dln1. Trained LayerNorms (train_ln)
  * get their gradients inside the same row-wise backward; keep_inputs replaces the
  * recomputation of x_l by a copy stored in the forward. et_lora_logits serves generation,
- * et_lora_merge folds the adapters into a new weight blob one row at a time.
+ * et_lora_merge folds the adapters into a new weight blob one row at a time. A task head
+ * (et_lora_classify, et_lora_accumulate_class) replaces the language-model head by a
+ * K-class linear layer over the pooled final LayerNorm output; the backward below it is
+ * the same layer loop. Buffers only a backward uses are not planned when nothing below
+ * the head trains, and the (Vp) logits row is not planned when there is a head.
  * Deliberately avoids: threads, SIMD (the compiler vectorises the row loops), allocation.
  */
 #include "et_lora.h"
@@ -24,6 +28,7 @@ typedef struct { et_arena *a; size_t bytes; et_status err; } lay;
 static void *take(lay *L, size_t bytes)
 {
     void *p = 0;
+    if (!bytes) return 0; /* a buffer this config never uses (rank 0, no backward) */
     L->bytes += et_arena_block(bytes);
     if (L->a && L->err == ET_OK) L->err = et_arena_alloc(L->a, bytes, &p);
     return p;
@@ -41,13 +46,23 @@ static size_t ln_count(const et_gpt_config *c, const et_lora_config *lc, int la)
     return lc->train_ln ? (size_t)c->channels * (4 * (size_t)la + 2) : 0;
 }
 
+/* blocks whose adapters or LayerNorms train (the last ones): 0 when only a head trains */
+static int adapted(const et_gpt_config *c, const et_lora_config *lc)
+{
+    if (lc->rank == 0 && !lc->train_ln) return 0;
+    return lc->layers ? lc->layers : c->layers;
+}
+
 static void walk(lay *L, et_lora *s, const et_gpt_config *c, const et_lora_config *lc, int T, et_lora_plan *p)
 {
     size_t C = (size_t)c->channels, hs = C / (size_t)c->heads, r = (size_t)lc->rank, f = sizeof(float);
-    int la = lc->layers ? lc->layers : c->layers;
-    size_t na = per_layer(c, lc->rank) * (size_t)la, n = na + ln_count(c, lc, la), b0;
+    int la = adapted(c, lc), hd = lc->head_classes > 0;
+    size_t K = (size_t)lc->head_classes, bw = la > 0; /* bw: a backward below the head exists */
+    size_t na = per_layer(c, lc->rank) * (size_t)la, nl = ln_count(c, lc, la), nh = hd ? K * C + K : 0;
+    size_t n = na + nl + nh, b0;
     s->nparams = n;
     s->nadapt = na;
+    s->nln = nl;
     b0 = L->bytes;
     s->params = (float *)take(L, n * f);
     p->params = L->bytes - b0; b0 = L->bytes;
@@ -58,39 +73,45 @@ static void walk(lay *L, et_lora *s, const et_gpt_config *c, const et_lora_confi
     p->opt = L->bytes - b0; b0 = L->bytes;
     s->X = (float *)take(L, (size_t)T * C * f);
     s->ATTY = (float *)take(L, (size_t)T * C * f);
-    s->DY = (float *)take(L, (size_t)T * C * f);
+    s->DY = (float *)take(L, bw * T * C * f);
     s->q = (float *)take(L, (size_t)T * hs * f);
     s->k = (float *)take(L, (size_t)T * hs * f);
     s->v_ = (float *)take(L, (size_t)T * hs * f);
-    s->dk = (float *)take(L, (size_t)T * hs * f);
-    s->dv = (float *)take(L, (size_t)T * hs * f);
-    s->U = (float *)take(L, (size_t)T * r * f);
-    s->DU = (float *)take(L, (size_t)T * r * f);
+    s->dk = (float *)take(L, bw * T * hs * f);
+    s->dv = (float *)take(L, bw * T * hs * f);
+    s->U = (float *)take(L, bw * T * r * f);
+    s->DU = (float *)take(L, bw * T * r * f);
     s->r_ln = (float *)take(L, C * f);
     s->r_x2 = (float *)take(L, C * f);
-    s->r_dln = (float *)take(L, C * f);
+    s->r_dln = (float *)take(L, bw * C * f);
     s->r_h = (float *)take(L, 4 * C * f);
     s->r_g = (float *)take(L, 4 * C * f);
-    s->r_dg = (float *)take(L, 4 * C * f);
-    s->r_log = (float *)take(L, (size_t)c->vocab_padded * f);
+    s->r_dg = (float *)take(L, bw * 4 * C * f);
+    s->r_log = (float *)take(L, hd ? 0 : (size_t)c->vocab_padded * f);
     s->r_p = (float *)take(L, (size_t)T * f);
-    s->r_dp = (float *)take(L, (size_t)T * f);
-    s->r_uf = (float *)take(L, r * f);
-    s->r_duf = (float *)take(L, r * f);
+    s->r_dp = (float *)take(L, bw * T * f);
+    s->r_uf = (float *)take(L, bw * r * f);
+    s->r_duf = (float *)take(L, bw * r * f);
     s->tok = (int *)take(L, (size_t)T * sizeof(int));
-    s->tgt = (int *)take(L, (size_t)T * sizeof(int));
+    s->tgt = (int *)take(L, hd ? 0 : (size_t)T * sizeof(int));
+    s->r_pool = (float *)take(L, hd ? C * f : 0);
+    s->r_cls = (float *)take(L, K * f);
     p->acts = L->bytes - b0; b0 = L->bytes;
     s->XS = lc->keep_inputs ? (float *)take(L, (size_t)la * T * C * f) : 0;
     p->inputs = L->bytes - b0;
     p->nparams = n;
+    p->nhead = nh;
     p->total = L->bytes;
 }
 
 static et_status check(const et_image *img, const et_lora_config *lc, int T)
 {
-    if (!img || !lc || !img->blob || lc->rank < 1 || lc->rank > 1024 || lc->layers < 0 ||
+    if (!img || !lc || !img->blob || lc->rank < 0 || lc->rank > 1024 || lc->layers < 0 ||
         lc->layers > img->cfg.layers || !(lc->alpha >= 0) || (lc->opt != ET_LORA_SGD && lc->opt != ET_LORA_ADAMW) ||
-        (lc->train_ln != 0 && lc->train_ln != 1) || (lc->keep_inputs != 0 && lc->keep_inputs != 1))
+        (lc->train_ln != 0 && lc->train_ln != 1) || (lc->keep_inputs != 0 && lc->keep_inputs != 1) ||
+        lc->head_classes < 0 || lc->head_classes == 1 || lc->head_classes > ET_LORA_MAX_CLASSES ||
+        (lc->head_pool != ET_LORA_POOL_MEAN && lc->head_pool != ET_LORA_POOL_LAST) ||
+        (lc->rank == 0 && !lc->train_ln && !lc->head_classes)) /* something must train */
         return ET_ERR_INVALID;
     if (img->mode != ET_QMODE_W8A32) return ET_ERR_UNSUPPORTED;
     if (T < 1 || T > img->cfg.context) return ET_ERR_RANGE;
@@ -119,12 +140,12 @@ et_status et_lora_create(et_lora *s, const et_image *img, const et_lora_config *
     ET_MEMSET(s, 0, sizeof *s);
     s->cfg = img->cfg;
     s->lc = *lc;
-    if (!s->lc.layers) s->lc.layers = img->cfg.layers;
     s->w = &img->w;
     s->image_crc = img->payload_crc;
+    s->lc.layers = adapted(&img->cfg, lc);
     s->T = T;
     s->l0 = img->cfg.layers - s->lc.layers;
-    s->scale = (lc->alpha > 0 ? lc->alpha : (float)lc->rank) / (float)lc->rank;
+    s->scale = lc->rank ? (lc->alpha > 0 ? lc->alpha : (float)lc->rank) / (float)lc->rank : 0.0f;
     L.a = arena; L.bytes = 0; L.err = ET_OK;
     walk(&L, s, &img->cfg, &s->lc, T, &p);
     TRY(L.err);
@@ -160,10 +181,23 @@ et_status et_lora_create(et_lora *s, const et_image *img, const et_lora_config *
         ET_MEMCPY(s->ln + (size_t)s->lc.layers * 4 * C, img->w.lnfw, C * sizeof(float));
         ET_MEMCPY(s->ln + (size_t)s->lc.layers * 4 * C + C, img->w.lnfb, C * sizeof(float));
     }
+    /* a new head starts at zero: every class equally likely, and its first gradient,
+     * (p - y) x, needs no random weights */
+    if (lc->head_classes) {
+        s->hw = s->params + s->nadapt + s->nln;
+        s->ghw = s->grads + s->nadapt + s->nln;
+        ET_MEMSET(s->hw, 0, (s->nparams - s->nadapt - s->nln) * sizeof(float));
+    }
     return ET_OK;
 }
 
 // --- row kernels over frozen int8 weights
+
+static void zero(float *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) p[i] = 0.0f;
+}
 
 /* out[o - o0] = s[o] * (W[o,:] . x) + b[o], o in [o0, o1); W (OC,K) */
 static void qrows(float *out, const float *x, const int8_t *W, const float *s, const float *b, int K,
@@ -253,7 +287,7 @@ static int adapters(const et_lora *s, int l, adapt *a)
 {
     size_t C = (size_t)s->cfg.channels, r = (size_t)s->lc.rank, per = per_layer(&s->cfg, s->lc.rank), o;
     ET_MEMSET(a, 0, sizeof *a);
-    if (l < s->l0) return 0;
+    if (l < s->l0 || !s->lc.rank) return 0;
     o = (size_t)(l - s->l0) * per;
     a->qa = s->params + o; a->gqa = s->grads + o;
     a->qb = a->qa + r * C; a->gqb = a->gqa + r * C;
@@ -407,8 +441,8 @@ static void layer_fwd(et_lora *s, int l, int n)
     }
 }
 
-/* loss over rows [0,n) from the final X; with dy, DY = d(loss * scale)/dX */
-static float head(et_lora *s, int n, float scale, int dy)
+/* next-token loss over rows [0,n) from the final X; with dy, DY = d(loss * scale)/dX */
+static float lm_head(et_lora *s, int n, float scale, int dy)
 {
     int C = s->cfg.channels, V = s->cfg.vocab, t, v;
     double sum = 0.0;
@@ -435,6 +469,66 @@ static float head(et_lora *s, int n, float scale, int dy)
     return (float)(sum / n);
 }
 
+/* task head forward: r_pool = the final LayerNorm output pooled over rows [0,n) of X,
+ * r_cls = W r_pool + b (K logits) */
+static void cls_fwd(et_lora *s, int n)
+{
+    int C = s->cfg.channels, K = s->lc.head_classes, t, i;
+    const float *lw = lnp(s, 0, 4, 0), *lb = lnp(s, 0, 5, 0), *hb = s->hw + (size_t)K * C;
+    float mu, rs, inv = 1.0f / (float)n;
+    if (s->lc.head_pool == ET_LORA_POOL_LAST) {
+        ln_fwd(s->r_pool, &mu, &rs, s->X + (size_t)(n - 1) * C, lw, lb, C);
+    } else {
+        zero(s->r_pool, (size_t)C);
+        for (t = 0; t < n; t++) {
+            ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, lw, lb, C);
+            for (i = 0; i < C; i++) s->r_pool[i] += s->r_ln[i];
+        }
+        for (i = 0; i < C; i++) s->r_pool[i] *= inv;
+    }
+    for (t = 0; t < K; t++) {
+        const float *w = s->hw + (size_t)t * C;
+        float acc = 0.0f;
+        for (i = 0; i < C; i++) acc += w[i] * s->r_pool[i];
+        s->r_cls[t] = acc + hb[t];
+    }
+}
+
+/* cross-entropy of r_cls against label; then the gradient of loss * scale: into the
+ * head's W and b, and (when blocks below train) DY = d/d(final X) through the pooling
+ * and the final LayerNorm, whose trained gains and biases get theirs on the way */
+static float cls_bwd(et_lora *s, int n, int label, float scale)
+{
+    int C = s->cfg.channels, K = s->lc.head_classes, t, i;
+    float mx = -3.0e38f, z = 0.0f, loss, *gw, *gb = s->ghw + (size_t)K * C;
+    const float *lw;
+    for (t = 0; t < K; t++) if (s->r_cls[t] > mx) mx = s->r_cls[t];
+    for (t = 0; t < K; t++) { s->r_cls[t] = et_expf(s->r_cls[t] - mx); z += s->r_cls[t]; }
+    for (t = 0; t < K; t++) s->r_cls[t] /= z;
+    loss = -et_logf(s->r_cls[label] > 1e-30f ? s->r_cls[label] : 1e-30f);
+    s->r_cls[label] -= 1.0f;
+    for (t = 0; t < K; t++) { /* r_cls = dlogits */
+        float d = s->r_cls[t] * scale, *g = s->ghw + (size_t)t * C;
+        s->r_cls[t] = d;
+        gb[t] += d;
+        for (i = 0; i < C; i++) g[i] += d * s->r_pool[i];
+    }
+    if (!s->DY) return loss; /* only the head trains */
+    /* d(pooled) = W^T dlogits; each pooled row gets it (divided by n for the mean) */
+    zero(s->r_dln, (size_t)C);
+    for (t = 0; t < K; t++) {
+        const float *w = s->hw + (size_t)t * C;
+        for (i = 0; i < C; i++) s->r_dln[i] += s->r_cls[t] * w[i];
+    }
+    if (s->lc.head_pool == ET_LORA_POOL_MEAN)
+        for (i = 0; i < C; i++) s->r_dln[i] /= (float)n;
+    zero(s->DY, (size_t)n * C);
+    lw = lnp(s, 0, 4, &gw);
+    for (t = s->lc.head_pool == ET_LORA_POOL_LAST ? n - 1 : 0; t < n; t++)
+        ln_bwd(s->DY + (size_t)t * C, s->r_dln, s->X + (size_t)t * C, lw, gw, gw ? gw + C : 0, C);
+    return loss;
+}
+
 // --- backward
 
 /* one q/k/v gradient row of head h (part 0/1/2) into r_dln and the adapter */
@@ -443,6 +537,7 @@ static void push_qkv(et_lora *s, int l, int t, int part, int h, const float *d, 
     int C = s->cfg.channels, hs = C / s->cfg.heads, r = s->lc.rank, o0 = part * C + h * hs, o, j;
     const et_qlinear *q = &s->w->qkv;
     qrows_bwd(s->r_dln, d, q->w + (size_t)l * 3 * C * C, q->ws + (size_t)l * 3 * C, C, o0, o0 + hs);
+    if (!a->qa) return; /* rank 0: LayerNorms train, no adapters */
     for (o = 0; o < hs; o++) {
         float g = s->scale * d[o];
         float *gb = a->gqb + (size_t)(o0 + o) * r;
@@ -454,12 +549,6 @@ static void push_qkv(et_lora *s, int l, int t, int part, int h, const float *d, 
     }
 }
 
-static void zero(float *p, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) p[i] = 0.0f;
-}
-
 /* X = x_l, DY = dL/d(output of l)  ->  DY = dL/dx_l, adapter gradients of l added */
 static void layer_bwd(et_lora *s, int l, int n)
 {
@@ -469,41 +558,45 @@ static void layer_bwd(et_lora *s, int l, int n)
     const float *ln1w = lnp(s, l, 0, &g1w), *ln1b = lnp(s, l, 1, &g1b), *ln2w = lnp(s, l, 2, &g2w);
     float sc = 1.0f / et_sqrtf((float)hs), *dq = s->r_x2;
     adapt a;
+    int ad;
     (void)lnp(s, l, 3, &g2b);
-    adapters(s, l, &a);
+    ad = adapters(s, l, &a);
     attention_fwd(s, l, n);
     /* MLP half, token by token; ATTY row t becomes d(atty) once x2 row t is used */
     for (t = 0; t < n; t++) {
         float *dy = s->DY + (size_t)t * C, *at = s->ATTY + (size_t)t * C;
         resid2(s, l, s->X + (size_t)t * C, at, s->r_x2);
-        mlp_pre(s, l, s->r_x2, &a, 1);
+        mlp_pre(s, l, s->r_x2, &a, ad);
         zero(s->r_dg, (size_t)4 * C);
         qrows_bwd(s->r_dg, dy, fp->w + (size_t)l * C * 4 * C, fp->ws + (size_t)l * C, 4 * C, 0, C);
         zero(s->r_g, (size_t)4 * C);
         et_cpu_gelu_bwd(0, s->r_g, s->r_h, s->r_dg, (size_t)4 * C); /* r_g = dh */
-        for (j = 0; j < r; j++) s->r_duf[j] = 0.0f;
-        for (o = 0; o < 4 * C; o++) {
-            float g = s->scale * s->r_g[o];
-            for (j = 0; j < r; j++) {
-                a.gfb[(size_t)o * r + j] += g * s->r_uf[j];
-                s->r_duf[j] += g * a.fb[(size_t)o * r + j];
+        if (ad) {
+            for (j = 0; j < r; j++) s->r_duf[j] = 0.0f;
+            for (o = 0; o < 4 * C; o++) {
+                float g = s->scale * s->r_g[o];
+                for (j = 0; j < r; j++) {
+                    a.gfb[(size_t)o * r + j] += g * s->r_uf[j];
+                    s->r_duf[j] += g * a.fb[(size_t)o * r + j];
+                }
             }
         }
         zero(s->r_dln, (size_t)C);
         qrows_bwd(s->r_dln, s->r_g, fc->w + (size_t)l * 4 * C * C, fc->ws + (size_t)l * 4 * C, C, 0, 4 * C);
-        for (j = 0; j < r; j++)
-            for (k = 0; k < C; k++) {
-                a.gfa[(size_t)j * C + k] += s->r_duf[j] * s->r_ln[k];
-                s->r_dln[k] += s->r_duf[j] * a.fa[(size_t)j * C + k];
-            }
+        if (ad)
+            for (j = 0; j < r; j++)
+                for (k = 0; k < C; k++) {
+                    a.gfa[(size_t)j * C + k] += s->r_duf[j] * s->r_ln[k];
+                    s->r_dln[k] += s->r_duf[j] * a.fa[(size_t)j * C + k];
+                }
         ln_bwd(dy, s->r_dln, s->r_x2, ln2w, g2w, g2b, C); /* dy is now d(x2) */
         zero(at, (size_t)C);
         qrows_bwd(at, dy, ap->w + (size_t)l * C * C, ap->ws + (size_t)l * C, C, 0, C);
     }
     /* attention half, head by head, softmax rows rebuilt */
-    zero(s->DU, (size_t)n * r);
+    if (ad) zero(s->DU, (size_t)n * r);
     for (h = 0; h < NH; h++) {
-        head_qkv(s, l, h, n, &a, 1);
+        head_qkv(s, l, h, n, &a, ad);
         zero(s->dk, (size_t)n * hs);
         zero(s->dv, (size_t)n * hs);
         for (t = 0; t < n; t++) {
@@ -536,7 +629,7 @@ static void layer_bwd(et_lora *s, int l, int n)
         }
     }
     /* the qkv adapter's A, through the shared inner values */
-    for (t = 0; t < n; t++) {
+    for (t = 0; ad && t < n; t++) {
         float mu, rs;
         const float *du = s->DU + (size_t)t * r;
         ln_fwd(s->r_ln, &mu, &rs, s->X + (size_t)t * C, ln1w, ln1b, C);
@@ -552,42 +645,55 @@ static void layer_bwd(et_lora *s, int l, int n)
 
 // --- public
 
+/* copies the tokens (and targets, when given) into the session */
 static et_status load(et_lora *s, const int *tok, const int *tgt, int n)
 {
     int i;
-    if (!s || !tok || !tgt || n < 1) return ET_ERR_INVALID;
+    if (!s || !tok || n < 1) return ET_ERR_INVALID;
     if (n > s->T) return ET_ERR_RANGE;
     for (i = 0; i < n; i++) {
-        if (tok[i] < 0 || tok[i] >= s->cfg.vocab || tgt[i] < 0 || tgt[i] >= s->cfg.vocab) return ET_ERR_RANGE;
+        if (tok[i] < 0 || tok[i] >= s->cfg.vocab || (tgt && (tgt[i] < 0 || tgt[i] >= s->cfg.vocab))) return ET_ERR_RANGE;
         s->tok[i] = tok[i];
-        s->tgt[i] = tgt[i];
+        if (tgt) s->tgt[i] = tgt[i];
     }
     return ET_OK;
+}
+
+/* the language-model functions need the (Vp) row and the targets a head session lacks */
+static et_status lm_ok(const et_lora *s, const void *tgt)
+{
+    if (!s || !tgt) return ET_ERR_INVALID;
+    return s->lc.head_classes ? ET_ERR_UNSUPPORTED : ET_OK;
 }
 
 et_status et_lora_loss(et_lora *s, const int *tok, const int *tgt, int n, float *loss)
 {
     int l;
+    TRY(lm_ok(s, tgt));
     TRY(load(s, tok, tgt, n));
     encode(s, n);
     for (l = 0; l < s->cfg.layers; l++) layer_fwd(s, l, n);
-    if (loss) *loss = head(s, n, 0.0f, 0);
+    if (loss) *loss = lm_head(s, n, 0.0f, 0);
     return ET_OK;
 }
 
-et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, float loss_scale,
-                             float *loss)
+/* forward, the objective's gradient into DY (label < 0: next-token loss; else the task
+ * head's cross-entropy), then backward through the trained blocks, last to first */
+static float train_seq(et_lora *s, int n, int label, float loss_scale)
 {
     int l, i;
     float lv;
     size_t TC = (size_t)s->T * (size_t)s->cfg.channels, nC = (size_t)n * (size_t)s->cfg.channels;
-    TRY(load(s, tok, tgt, n));
     encode(s, n);
     for (l = 0; l < s->cfg.layers; l++) {
         if (s->XS && l >= s->l0) ET_MEMCPY(s->XS + (size_t)(l - s->l0) * TC, s->X, nC * sizeof(float));
         layer_fwd(s, l, n);
     }
-    lv = head(s, n, loss_scale, 1);
+    if (label < 0) lv = lm_head(s, n, loss_scale, 1);
+    else {
+        cls_fwd(s, n);
+        lv = cls_bwd(s, n, label, loss_scale);
+    }
     for (l = s->cfg.layers - 1; l >= s->l0; l--) {
         if (s->XS) {
             ET_MEMCPY(s->X, s->XS + (size_t)(l - s->l0) * TC, nC * sizeof(float)); /* stored x_l */
@@ -597,20 +703,63 @@ et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, 
         }
         layer_bwd(s, l, n);
     }
+    return lv;
+}
+
+et_status et_lora_accumulate(et_lora *s, const int *tok, const int *tgt, int n, float loss_scale,
+                             float *loss)
+{
+    float lv;
+    TRY(lm_ok(s, tgt));
+    TRY(load(s, tok, tgt, n));
+    lv = train_seq(s, n, -1, loss_scale);
+    if (loss) *loss = lv;
+    return ET_OK;
+}
+
+et_status et_lora_classify(et_lora *s, const int *tok, int n, float *logits, int *cls)
+{
+    int l, k, best = 0;
+    if (!s || !s->lc.head_classes) return ET_ERR_INVALID;
+    TRY(load(s, tok, 0, n));
+    encode(s, n);
+    for (l = 0; l < s->cfg.layers; l++) layer_fwd(s, l, n);
+    cls_fwd(s, n);
+    for (k = 1; k < s->lc.head_classes; k++) if (s->r_cls[k] > s->r_cls[best]) best = k;
+    if (logits) ET_MEMCPY(logits, s->r_cls, (size_t)s->lc.head_classes * sizeof(float));
+    if (cls) *cls = best;
+    return ET_OK;
+}
+
+et_status et_lora_accumulate_class(et_lora *s, const int *tok, int n, int label, float loss_scale, float *loss)
+{
+    float lv;
+    if (!s || !s->lc.head_classes || !(loss_scale == loss_scale)) return ET_ERR_INVALID;
+    if (label < 0 || label >= s->lc.head_classes) return ET_ERR_RANGE;
+    TRY(load(s, tok, 0, n));
+    lv = train_seq(s, n, label, loss_scale);
     if (loss) *loss = lv;
     return ET_OK;
 }
 
 et_status et_lora_step(et_lora *s, float lr, float wd)
 {
-    size_t i;
+    size_t i, K, C, seg[4][2];
+    int k;
     if (!s || !(lr >= 0) || !(wd >= 0)) return ET_ERR_INVALID;
     s->step++;
-    if (s->lc.opt == ET_LORA_ADAMW) { /* no weight decay on LayerNorm gains and biases */
-        et_cpu_adamw(0, s->params, s->grads, s->m, s->v, s->nadapt, lr, 0.9f, 0.999f, 1e-8f, wd, s->step);
-        if (s->nparams > s->nadapt)
-            et_cpu_adamw(0, s->params + s->nadapt, s->grads + s->nadapt, s->m + s->nadapt, s->v + s->nadapt,
-                         s->nparams - s->nadapt, lr, 0.9f, 0.999f, 1e-8f, 0.0f, s->step);
+    if (s->lc.opt == ET_LORA_ADAMW) {
+        /* decay on the adapters and the head's W; none on LayerNorm gains/biases, the head's b */
+        K = (size_t)s->lc.head_classes;
+        C = (size_t)s->cfg.channels;
+        seg[0][0] = 0; seg[0][1] = s->nadapt;
+        seg[1][0] = s->nadapt; seg[1][1] = s->nln;
+        seg[2][0] = s->nadapt + s->nln; seg[2][1] = K * C;
+        seg[3][0] = s->nadapt + s->nln + K * C; seg[3][1] = K;
+        for (k = 0; k < 4; k++)
+            if (seg[k][1])
+                et_cpu_adamw(0, s->params + seg[k][0], s->grads + seg[k][0], s->m + seg[k][0], s->v + seg[k][0],
+                             seg[k][1], lr, 0.9f, 0.999f, 1e-8f, (k & 1) ? 0.0f : wd, s->step);
     }
     else
         for (i = 0; i < s->nparams; i++) s->params[i] -= lr * s->grads[i];
@@ -620,13 +769,9 @@ et_status et_lora_step(et_lora *s, float lr, float wd)
 
 et_status et_lora_logits(et_lora *s, const int *tok, int n, float *logits)
 {
-    int l, i, C;
-    if (!s || !tok || !logits || n < 1) return ET_ERR_INVALID;
-    if (n > s->T) return ET_ERR_RANGE;
-    for (i = 0; i < n; i++) {
-        if (tok[i] < 0 || tok[i] >= s->cfg.vocab) return ET_ERR_RANGE;
-        s->tok[i] = tok[i];
-    }
+    int l, C;
+    TRY(lm_ok(s, logits));
+    TRY(load(s, tok, 0, n));
     C = s->cfg.channels;
     encode(s, n);
     for (l = 0; l < s->cfg.layers; l++) layer_fwd(s, l, n);
@@ -671,9 +816,10 @@ et_status et_lora_merge(et_lora *s, const et_image *img, void *blob, size_t blob
     ET_MEMMOVE(blob, img->blob, img->blob_bytes);
     TRY(et_qgpt_view(&img->cfg, img->mode, blob, img->blob_bytes, &w));
     for (l = s->l0; l < s->cfg.layers; l++) {
-        adapters(s, l, &a);
-        TRY(fold(s, &w.qkv, l, 3 * C, a.qa, a.qb));
-        TRY(fold(s, &w.fc, l, 4 * C, a.fa, a.fb));
+        if (adapters(s, l, &a)) { /* rank 0: only LayerNorms to copy */
+            TRY(fold(s, &w.qkv, l, 3 * C, a.qa, a.qb));
+            TRY(fold(s, &w.fc, l, 4 * C, a.fa, a.fb));
+        }
         if (s->ln) { /* trained LayerNorms replace the image's (floats: no re-quantization) */
             ET_MEMCPY((float *)(uintptr_t)w.ln1w + (size_t)l * C, lnp(s, l, 0, 0), (size_t)C * sizeof(float));
             ET_MEMCPY((float *)(uintptr_t)w.ln1b + (size_t)l * C, lnp(s, l, 1, 0), (size_t)C * sizeof(float));

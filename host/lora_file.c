@@ -1,13 +1,16 @@
 /* lora_file.c - save and load LoRA adapter files (et_lora_file.h). Layout (little-endian):
- *   0  8  magic "ETLORA\0\0"      8 4 u32 version = 2     12 4 u32 rank
- *  16  4  u32 adapted layers     20 4 u32 model layers   24 4 u32 channels
- *  28  4  f32 alpha scale (alpha / r)                    32 8 u64 nparams
- *  40  4  u32 payload CRC of the image trained on        44 4 u32 targets (1 qkv | 2 fc | 4 LayerNorms)
- *  48  4  u32 heads              52 4 u32 vocab          56 8 reserved, 0
+ *   0  8  magic "ETLORA\0\0"      8 4 u32 version = 3     12 4 u32 rank (0: no adapters)
+ *  16  4  u32 trained layers     20 4 u32 model layers   24 4 u32 channels
+ *  28  4  f32 alpha scale (alpha / r; 0 with rank 0)     32 8 u64 nparams
+ *  40  4  u32 payload CRC of the image trained on        44 4 u32 targets (1 qkv | 2 fc | 4 LayerNorms | 8 head)
+ *  48  4  u32 heads              52 4 u32 vocab          56 4 u32 head classes K (0: none)
+ *  60  4  u32 head pooling (0 mean, 1 last token)
  *  64  4*n  f32 adapters (per adapted layer: qkv A (r,C), qkv B (3C,r), fc A (r,C), fc B (4C,r));
- *             with target 4, then per adapted layer ln1w, ln1b, ln2w, ln2b (C each), then lnfw, lnfb
+ *             with target 4, then per adapted layer ln1w, ln1b, ln2w, ln2b (C each), then lnfw, lnfb;
+ *             with target 8, then the head's W (K,C) and b (K)
  *  end 4  u32 CRC-32 of everything before it
- * Version 1 (still read) stops the header at 40 bytes: no image binding, no heads/vocab.
+ * Still read: version 2 (bytes 56..63 reserved, 0: no head; rank >= 1) and version 1 (the
+ * header stops at 40 bytes: no image binding, no heads/vocab).
  * Deliberately avoids: optimizer state (a finished fine-tune needs only the adapters). */
 #include <errno.h>
 #include <stdio.h>
@@ -32,16 +35,20 @@ et_status et_lora_save(const char *path, const et_lora *s, et_error *err)
     if (!b) return et_error_set(err, ET_ERR_NOMEM, "%s: out of memory", path);
     memcpy(b, ET_LORA_FILE_MAGIC, 8);
     u = ET_LORA_FILE_VERSION; memcpy(b + 8, &u, 4);
-    u = (uint32_t)s->lc.rank; memcpy(b + 12, &u, 4);
+    u = (uint32_t)s->lc.rank; memcpy(b + 12, &u, 4); /* s->lc.layers: resolved by et_lora_create */
     u = (uint32_t)s->lc.layers; memcpy(b + 16, &u, 4);
     u = (uint32_t)s->cfg.layers; memcpy(b + 20, &u, 4);
     u = (uint32_t)s->cfg.channels; memcpy(b + 24, &u, 4);
     memcpy(b + 28, &s->scale, 4);
     memcpy(b + 32, &np, 8);
     memcpy(b + 40, &s->image_crc, 4);
-    u = ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC | (s->ln ? ET_LORA_FILE_T_LN : 0u); memcpy(b + 44, &u, 4);
+    u = (s->lc.rank ? ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC : 0u) | (s->ln ? ET_LORA_FILE_T_LN : 0u) |
+        (s->hw ? ET_LORA_FILE_T_HEAD : 0u);
+    memcpy(b + 44, &u, 4);
     u = (uint32_t)s->cfg.heads; memcpy(b + 48, &u, 4);
     u = (uint32_t)s->cfg.vocab; memcpy(b + 52, &u, 4);
+    u = (uint32_t)s->lc.head_classes; memcpy(b + 56, &u, 4);
+    u = (uint32_t)s->lc.head_pool; memcpy(b + 60, &u, 4);
     memcpy(b + HDR2, s->params, s->nparams * 4);
     crc = et_crc32(b, n - 4);
     memcpy(b + n - 4, &crc, 4);
@@ -55,16 +62,17 @@ static et_status read_header(FILE *fp, const char *path, uint8_t h[HDR2], size_t
                              et_error *err)
 {
     uint64_t per;
+    int ad, trained;
     memset(h, 0, HDR2);
     if (fread(h, 1, HDR1, fp) != HDR1) return et_error_set(err, ET_ERR_TRUNCATED, "%s: truncated header", path);
     if (memcmp(h, ET_LORA_FILE_MAGIC, 8)) return et_error_set(err, ET_ERR_FORMAT, "%s: not an adapter file (bad magic)", path);
     memset(in, 0, sizeof *in);
     in->version = rd32(h + 8);
-    if (in->version != 1 && in->version != 2)
-        return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: version %u not supported (this build reads 1 and 2)", path,
+    if (in->version < 1 || in->version > 3)
+        return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: version %u not supported (this build reads 1 to 3)", path,
                             in->version);
     *hn = HDR1;
-    if (in->version == 2) {
+    if (in->version >= 2) {
         if (fread(h + HDR1, 1, HDR2 - HDR1, fp) != HDR2 - HDR1)
             return et_error_set(err, ET_ERR_TRUNCATED, "%s: truncated header", path);
         *hn = HDR2;
@@ -76,23 +84,40 @@ static et_status read_header(FILE *fp, const char *path, uint8_t h[HDR2], size_t
     memcpy(&in->scale, h + 28, 4);
     memcpy(&in->nparams, h + 32, 8);
     in->image_crc = rd32(h + 40);
-    in->targets = in->version == 2 ? rd32(h + 44) : ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC;
+    in->targets = in->version >= 2 ? rd32(h + 44) : ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC;
     in->heads = (int)rd32(h + 48);
     in->vocab = (int)rd32(h + 52);
-    if (rd32(h + 12) < 1 || rd32(h + 12) > 1024 || rd32(h + 20) < 1 || rd32(h + 20) > 1024 || rd32(h + 16) < 1 ||
-        rd32(h + 16) > rd32(h + 20) || rd32(h + 24) < 1 || rd32(h + 24) > 16384 || !(in->scale > 0 && in->scale < 1e30f) ||
-        rd32(h + 56) || rd32(h + 60))
-        return et_error_set(err, ET_ERR_FORMAT, "%s: malformed header (rank %u, layers %u of %u, C=%u, scale %g)", path,
-                            rd32(h + 12), rd32(h + 16), rd32(h + 20), rd32(h + 24), (double)in->scale);
-    if ((in->targets & ~ET_LORA_FILE_T_LN) != (ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC))
+    in->head_classes = (int)rd32(h + 56); /* reserved (0) before version 3 */
+    in->head_pool = (int)rd32(h + 60);
+    ad = (in->targets & (ET_LORA_FILE_T_QKV | ET_LORA_FILE_T_FC)) != 0;
+    trained = ad || (in->targets & ET_LORA_FILE_T_LN); /* blocks train: layers >= 1; else layers 0 */
+    if (rd32(h + 12) > 1024 || (rd32(h + 12) == 0) != !ad || (in->version < 3 && rd32(h + 12) < 1) ||
+        rd32(h + 20) < 1 || rd32(h + 20) > 1024 || rd32(h + 16) > rd32(h + 20) || (rd32(h + 16) >= 1) != trained ||
+        rd32(h + 24) < 1 || rd32(h + 24) > 16384 ||
+        (ad ? !(in->scale > 0 && in->scale < 1e30f) : in->scale != 0.0f) ||
+        (in->version < 3 && (rd32(h + 56) || rd32(h + 60))))
+        return et_error_set(err, ET_ERR_FORMAT, "%s: malformed header (rank %u, layers %u of %u, C=%u, scale %g, "
+                            "targets 0x%x)", path, rd32(h + 12), rd32(h + 16), rd32(h + 20), rd32(h + 24),
+                            (double)in->scale, in->targets);
+    if ((in->targets & ~(uint32_t)(ET_LORA_FILE_T_LN | ET_LORA_FILE_T_HEAD)) != (ad ? 3u : 0u) || !in->targets ||
+        (in->version < 3 && (in->targets & ~ET_LORA_FILE_T_LN) != 3u))
         return et_error_set(err, ET_ERR_UNSUPPORTED, "%s: adapts targets 0x%x; this build applies qkv + fc (0x3), "
-                            "optionally with LayerNorms (0x7)", path, in->targets);
+                            "LayerNorms (0x4) and a task head (0x8, version 3)", path, in->targets);
+    if ((in->targets & ET_LORA_FILE_T_HEAD) ?
+            (in->head_classes < 2 || in->head_classes > ET_LORA_MAX_CLASSES || (in->head_pool != ET_LORA_POOL_MEAN &&
+                                                                               in->head_pool != ET_LORA_POOL_LAST)) :
+            (in->head_classes || in->head_pool))
+        return et_error_set(err, ET_ERR_FORMAT, "%s: malformed head (%d classes, pooling %d; expected 2..%d classes, "
+                            "pooling 0 or 1, or no head and both 0)", path, in->head_classes, in->head_pool,
+                            ET_LORA_MAX_CLASSES);
     per = 9u * (uint64_t)in->channels * (uint64_t)in->rank * (uint64_t)in->layers;
     if (in->targets & ET_LORA_FILE_T_LN) per += (uint64_t)in->channels * (4u * (uint64_t)in->layers + 2u);
+    if (in->targets & ET_LORA_FILE_T_HEAD) per += (uint64_t)in->head_classes * ((uint64_t)in->channels + 1u);
     if (in->nparams != per)
-        return et_error_set(err, ET_ERR_FORMAT, "%s: %llu parameters, but rank %d on %d layers of C=%d%s takes %llu", path,
+        return et_error_set(err, ET_ERR_FORMAT, "%s: %llu parameters, but rank %d on %d layers of C=%d%s%s takes %llu", path,
                             (unsigned long long)in->nparams, in->rank, in->layers, in->channels,
-                            in->targets & ET_LORA_FILE_T_LN ? " with LayerNorms" : "", (unsigned long long)per);
+                            in->targets & ET_LORA_FILE_T_LN ? " with LayerNorms" : "",
+                            in->targets & ET_LORA_FILE_T_HEAD ? " and a head" : "", (unsigned long long)per);
     return ET_OK;
 }
 
@@ -106,6 +131,15 @@ et_status et_lora_file_info_read(const char *path, et_lora_file_info *info, et_e
     st = read_header(fp, path, h, &hn, info, err);
     fclose(fp);
     return st;
+}
+
+/* "rank 4 on the last 2 layers (scale 1, LayerNorms, a 2-class head over the mean)" */
+static void describe(char *out, size_t cap, int rank, int layers, float scale, int ln, int classes, int pool)
+{
+    char hd[64] = "";
+    if (classes) snprintf(hd, sizeof hd, ", a %d-class head over the %s", classes, pool ? "last token" : "mean");
+    snprintf(out, cap, "rank %d on the last %d layers (scale %g%s%s)", rank, layers, (double)scale, ln ? ", LayerNorms" : "",
+             hd);
 }
 
 et_status et_lora_load(const char *path, et_lora *s, et_error *err)
@@ -127,13 +161,17 @@ et_status et_lora_load(const char *path, et_lora *s, et_error *err)
                             s->cfg.channels, s->cfg.heads, s->cfg.vocab);
     }
     if (in.rank != s->lc.rank || in.layers != s->lc.layers || in.nparams != s->nparams || in.scale != s->scale ||
-        !(in.targets & ET_LORA_FILE_T_LN) != !s->ln) {
+        !(in.targets & ET_LORA_FILE_T_LN) != !s->ln || in.head_classes != s->lc.head_classes ||
+        in.head_pool != (int)s->lc.head_pool) {
+        char a[128], b[128], hd[64] = "";
+        if (in.head_classes)
+            snprintf(hd, sizeof hd, " --head classes=%d,pool=%s", in.head_classes, in.head_pool ? "last" : "mean");
+        describe(a, sizeof a, in.rank, in.layers, in.scale, (in.targets & ET_LORA_FILE_T_LN) != 0, in.head_classes,
+                 in.head_pool);
+        describe(b, sizeof b, s->lc.rank, s->lc.layers, s->scale, s->ln != NULL, s->lc.head_classes, (int)s->lc.head_pool);
         fclose(fp);
-        return et_error_set(err, ET_ERR_INVALID, "%s: adapters of rank %d on the last %d of %d layers (scale %g%s); this "
-                            "session has rank %d on %d layers (scale %g%s): pass --lora %d --lora-layers %d%s", path, in.rank,
-                            in.layers, in.model_layers, (double)in.scale, in.targets & ET_LORA_FILE_T_LN ? ", LayerNorms" : "",
-                            s->lc.rank, s->lc.layers, (double)s->scale, s->ln ? ", LayerNorms" : "", in.rank, in.layers,
-                            in.targets & ET_LORA_FILE_T_LN ? " --train-ln" : "");
+        return et_error_set(err, ET_ERR_INVALID, "%s: adapters of %s; this session has %s: pass --lora %d --lora-layers %d%s%s",
+                            path, a, b, in.rank, in.layers, in.targets & ET_LORA_FILE_T_LN ? " --train-ln" : "", hd);
     }
     if (in.version >= 2 && in.image_crc != s->image_crc) {
         fclose(fp);
@@ -159,7 +197,7 @@ et_status et_lora_open(const char *path, const et_image *img, const char *img_na
                        et_error *err)
 {
     et_lora_file_info in;
-    et_lora_config lc = {1, 1, 0, ET_LORA_SGD, 0, 0};
+    et_lora_config lc = {1, 1, 0, ET_LORA_SGD, 0, 0, 0, ET_LORA_POOL_MEAN}; /* no file: B = 0, the image alone */
     et_lora_plan p;
     et_arena a;
     et_status st;
@@ -175,6 +213,8 @@ et_status et_lora_open(const char *path, const et_image *img, const char *img_na
         lc.layers = in.layers;
         lc.alpha = in.scale * (float)in.rank;
         lc.train_ln = (in.targets & ET_LORA_FILE_T_LN) ? 1 : 0;
+        lc.head_classes = in.head_classes;
+        lc.head_pool = in.head_pool ? ET_LORA_POOL_LAST : ET_LORA_POOL_MEAN;
     }
     if ((st = et_lora_plan_compute(img, &lc, T, &p)) != ET_OK)
         return et_error_set(err, st, "%s: cannot run %s at T=%d (context %d, mode %s): %s", img_name,

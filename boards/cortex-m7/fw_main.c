@@ -111,7 +111,7 @@ static int run(void)
 {
     static et_image im;
     static et_lora s;
-    et_lora_config lc = {ET_FW_RANK, ET_FW_LAYERS, 0, ET_LORA_SGD, 0, 0};
+    et_lora_config lc = {ET_FW_RANK, ET_FW_LAYERS, 0, ET_LORA_SGD, 0, 0, 0, ET_LORA_POOL_MEAN};
     et_lora_plan p;
     et_arena a;
     static int tok[ET_FW_T], tgt[ET_FW_T];

@@ -7,7 +7,8 @@
  * --data is an llm.c token shard or plain text (tokenized with the image's tokenizer, as
  * finetune does); --val-frac picks the held-out end finetune reports on, so the two print
  * the same number. An image alone runs as a rank-1 session whose B is zero, which is
- * exactly the image's model.
+ * exactly the image's model. Adapters with a task head (finetune --head) make eval a
+ * classifier: --data is labelled lines (labelled.c) and it prints the accuracy.
  * Deliberately avoids: a second generation loop, and any second forward for images. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "et_tokenizer.h"
 #include "flags.h"
 #include "generate.h"
+#include "labelled.h"
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -116,6 +118,33 @@ static int load_tokens(const char *data, const char *image, const et_image *im, 
 
 // --- eval
 
+/* eval of a head: accuracy over the labelled lines (the held-out ones with --val-frac) */
+static int head_eval(et_lora *s, const et_image *im, const char *image, const char *adapters, const char *data, int T,
+                     float valfrac)
+{
+    et_tokenizer *tok = image_tok("eval", image, im);
+    cli_labelled d;
+    cli_accuracy a;
+    et_status st;
+    int every = cli_labelled_every(valfrac);
+    if (!tok) return 1;
+    if (cli_labelled_read("eval", data, tok, s->lc.head_classes, &d)) { et_tok_free(tok); return 1; }
+    et_tok_free(tok);
+    if (d.unknown) fprintf(stderr, "edgetrain eval: warning: skipped %zu characters of %s the image's tokenizer lacks\n", d.unknown, data);
+    if ((st = cli_labelled_accuracy(s, &d, every, every ? 1 : -1, T, &a)) != ET_OK || !a.n) {
+        fprintf(stderr, "edgetrain eval: error: %s: %s\n", data, st != ET_OK ? et_status_str(st) : "no held-out example");
+        cli_labelled_free(&d);
+        return 1;
+    }
+    printf("eval %s + %s: a %d-class head over the %s; %d examples of %s (%s), up to %d tokens each (%d truncated)\n", image,
+           adapters, s->lc.head_classes, s->lc.head_pool == ET_LORA_POOL_LAST ? "last token" : "mean of the tokens", a.n,
+           data, every ? "the held-out lines" : "all lines", T, a.truncated);
+    printf("accuracy %.4f (%d/%d)\nloss %.6f\nalways class %d: %.4f\n", (double)a.right / a.n, a.right, a.n, a.loss,
+           a.majority, (double)a.majority_n / a.n);
+    cli_labelled_free(&d);
+    return 0;
+}
+
 static int image_eval(int argc, char **argv)
 {
     const char *image = NULL, *adapters = NULL, *data = NULL;
@@ -127,7 +156,8 @@ static int image_eval(int argc, char **argv)
         {"data", 'd', F_STR, &data, "token shard (.bin) or plain text (tokenized with the image's tokenizer)"},
         {"seq", 't', F_INT, &T, "tokens per window (0: min(64, the image's context))"},
         {"windows", 0, F_INT, &windows, "consecutive windows to average (0: all that fit)"},
-        {"val-frac", 0, F_FLOAT, &valfrac, "evaluate only the last share of the tokens (finetune's held-out part; 0: all)"},
+        {"val-frac", 0, F_FLOAT, &valfrac, "evaluate only finetune's held-out part: the last share of the tokens (with a "
+                                           "head: every round(1/F)-th line); 0: all"},
     };
     et_image im;
     et_lora s;
@@ -148,6 +178,15 @@ static int image_eval(int argc, char **argv)
     }
     if (et_image_read(image, &mem, &im, &e) != ET_OK) return fail("eval", &e);
     if (T == 0) T = im.cfg.context < 64 ? im.cfg.context : 64;
+    if (adapters) { /* a head classifies labelled lines instead */
+        et_lora_file_info in;
+        if (et_lora_file_info_read(adapters, &in, &e) != ET_OK) { fail("eval", &e); goto done; }
+        if (in.head_classes) {
+            if (et_lora_open(adapters, &im, image, T, &s, &arena, &e) != ET_OK) { fail("eval", &e); goto done; }
+            rc = head_eval(&s, &im, image, adapters, data, T, valfrac);
+            goto done;
+        }
+    }
     if (load_tokens(data, image, &im, &toks, &n)) goto done;
     start = valfrac > 0 ? (size_t)((double)n * (1.0 - valfrac)) : 0;
     if (n - start < (size_t)T + 1) {
@@ -222,6 +261,11 @@ static int image_sample(int argc, char **argv)
     if (et_image_read(image, &mem, &im, &e) != ET_OK) return fail("sample", &e);
     if (!(tok = image_tok("sample", image, &im))) goto done;
     if (et_lora_open(adapters, &im, image, im.cfg.context, &s, &arena, &e) != ET_OK) { fail("sample", &e); goto done; }
+    if (s.lc.head_classes) {
+        fprintf(stderr, "edgetrain sample: error: %s has a %d-class task head: it classifies (eval --data lines "
+                "text<TAB>class), it does not generate text\n", adapters, s.lc.head_classes);
+        goto done;
+    }
     if (!(m.buf = malloc(sizeof(int) * (size_t)im.cfg.context))) { fprintf(stderr, "edgetrain sample: error: out of memory\n"); goto done; }
     go.prompt = prompt; go.length = len; go.temperature = temp; go.top_k = topk; go.seed = seed;
     go.context = im.cfg.context; go.vocab = im.cfg.vocab;
@@ -276,8 +320,13 @@ int cmd_merge(int argc, char **argv)
         return 2;
     }
     if (et_image_read(image, &mem, &im, &e) != ET_OK) return fail("merge", &e);
-    if (et_lora_open(adapters, &im, image, 1, &s, &arena, &e) != ET_OK ||
-        et_image_export_merged(out, format[0] == 'c' ? ET_IMAGE_FMT_C : ET_IMAGE_FMT_BIN, &s, &im, &n, &e) != ET_OK) {
+    if (et_lora_open(adapters, &im, image, 1, &s, &arena, &e) != ET_OK) { fail("merge", &e); goto done; }
+    if (s.lc.head_classes) {
+        fprintf(stderr, "edgetrain merge: error: %s has a %d-class task head, which an image has no place for; run it as "
+                "eval --image %s --adapters %s\n", adapters, s.lc.head_classes, image, adapters);
+        goto done;
+    }
+    if (et_image_export_merged(out, format[0] == 'c' ? ET_IMAGE_FMT_C : ET_IMAGE_FMT_BIN, &s, &im, &n, &e) != ET_OK) {
         fail("merge", &e);
         goto done;
     }

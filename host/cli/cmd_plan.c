@@ -11,6 +11,7 @@
 #include "et_image_file.h"
 #include "et_lora.h"
 #include "flags.h"
+#include "labelled.h"
 
 /* bytes from "262144", "256K", "2M", "1G" (0 allowed: no budget) */
 static int parse_bytes(const char *s, size_t *out)
@@ -36,7 +37,7 @@ static void hints(const et_image *im, const et_lora_config *lc, int T, size_t li
     int t, l, bt = 0, bl = 0;
     for (t = 1; t <= im->cfg.context; t++)
         if (et_lora_plan_compute(im, lc, t, &p) == ET_OK && p.total <= limit) bt = t;
-    for (l = 1; l <= im->cfg.layers; l++) {
+    for (l = 1; l <= im->cfg.layers && (lc->rank || lc->train_ln); l++) { /* a head alone trains no block */
         c.layers = l;
         if (et_lora_plan_compute(im, &c, T, &p) == ET_OK && p.total <= limit) bl = l;
     }
@@ -50,11 +51,15 @@ int cmd_plan(int argc, char **argv);
 int cmd_plan(int argc, char **argv)
 {
     const char *image = NULL, *opt = "sgd", *ram_s = NULL, *flash_s = NULL, *arena_s = NULL, *code_s = NULL,
-               *board = "the board";
-    int rank = 4, layers = 0, B = 1, T = 64, help = 0, bad = 0, train_ln = 0, keep_inputs = 0;
+               *board = "the board", *head = NULL;
+    int classes = 0;
+    et_lora_pool pool = ET_LORA_POOL_MEAN;
+    char what[160];
+    int rank = -1, layers = 0, B = 1, T = 64, help = 0, bad = 0, train_ln = 0, keep_inputs = 0;
     flag f[] = {
         {"image", 0, F_STR, &image, "device image (.etimg)"},
-        {"lora", 0, F_INT, &rank, "adapter rank"},
+        {"lora", 0, F_INT, &rank, "adapter rank (-1: 4, or 0 with --head: the head alone)"},
+        {"head", 0, F_STR, &head, "a new task head: classes=K[,pool=mean|last]"},
         {"lora-layers", 0, F_INT, &layers, "adapt the last N blocks (0: all)"},
         {"opt", 0, F_STR, &opt, "sgd | adamw"},
         {"train-ln", 0, F_BOOL, &train_ln, "also train the LayerNorm gains and biases (adapted blocks + final)"},
@@ -86,12 +91,18 @@ int cmd_plan(int argc, char **argv)
                         "--code are byte counts like 262144, 256K or 2M\n");
         return 2;
     }
+    if ((head && cli_head_parse(head, &classes, &pool)) || rank < -1 || (rank == 0 && !head && !train_ln)) {
+        fprintf(stderr, "edgetrain plan: %s\n", rank < -1 || rank == 0 ? "--lora 0 (no adapters) needs --head or --train-ln"
+                : "--head expects classes=K[,pool=mean|last] with K in 2..4096");
+        return 2;
+    }
+    if (rank < 0) rank = head ? 0 : 4;
     if (et_image_read(image, &mem, &im, &e) != ET_OK) {
         fprintf(stderr, "edgetrain plan: error: %s\n", e.msg);
         return 1;
     }
     lc.rank = rank; lc.layers = layers; lc.alpha = 0; lc.opt = strcmp(opt, "sgd") ? ET_LORA_ADAMW : ET_LORA_SGD;
-    lc.train_ln = train_ln; lc.keep_inputs = keep_inputs;
+    lc.train_ln = train_ln; lc.keep_inputs = keep_inputs; lc.head_classes = classes; lc.head_pool = pool;
     if ((s = et_lora_plan_compute(&im, &lc, T, &p)) != ET_OK) {
         fprintf(stderr, "edgetrain plan: error: cannot plan rank %d on %d layers, T=%d for %s (context %d, mode %s): %s\n",
                 rank, layers, T, image, im.cfg.context, im.mode == ET_QMODE_W8A32 ? "w8a32" : "w8a8 (not trainable)",
@@ -101,11 +112,16 @@ int cmd_plan(int argc, char **argv)
     }
     printf("image %s: %zu bytes (read-only), L=%d C=%d NH=%d V=%d context %d\n", image, im.bytes, im.cfg.layers,
            im.cfg.channels, im.cfg.heads, im.cfg.vocab, im.cfg.context);
-    printf("lora rank %d on %d layers (qkv + fc%s), %s, batch %d (accumulated), T=%d, block inputs %s: %zu trained "
-           "parameters\n", rank, layers ? layers : im.cfg.layers, train_ln ? " + LayerNorms" : "", opt, B, T,
+    if (!rank && !train_ln) snprintf(what, sizeof what, "no adapters, base frozen");
+    else if (!rank) snprintf(what, sizeof what, "LayerNorms of %d layers", layers ? layers : im.cfg.layers);
+    else snprintf(what, sizeof what, "lora rank %d on %d layers (qkv + fc%s)", rank, layers ? layers : im.cfg.layers,
+                  train_ln ? " + LayerNorms" : "");
+    if (head) printf("a %d-class head over the %s (%zu parameters) + ", classes,
+                     pool == ET_LORA_POOL_LAST ? "last token" : "mean of the tokens", p.nhead);
+    printf("%s, %s, batch %d (accumulated), T=%d, block inputs %s: %zu trained parameters\n", what, opt, B, T,
            keep_inputs ? "stored" : "recomputed", p.nparams);
-    printf("arena bytes: adapters %zu, grads %zu, optimizer %zu, activations %zu, stored inputs %zu, total %zu (%.1f KiB)\n",
-           p.params, p.grads, p.opt, p.acts, p.inputs, p.total, p.total / 1024.0);
+    printf("arena bytes: %s %zu, grads %zu, optimizer %zu, activations %zu, stored inputs %zu, total %zu (%.1f KiB)\n",
+           head ? "parameters" : "adapters", p.params, p.grads, p.opt, p.acts, p.inputs, p.total, p.total / 1024.0);
     /* --- budgets */
     fflush(stdout); /* the errors below follow the plan they refer to */
     if (flash) {
@@ -127,9 +143,11 @@ int cmd_plan(int argc, char **argv)
                p.total <= arena ? "left " : "over by ", p.total <= arena ? arena - p.total : p.total - arena);
         if (p.total > arena) {
             fflush(stdout);
-            fprintf(stderr, "edgetrain plan: error: %s: fine-tuning rank %d on %d layers at T=%d needs a %zu-byte arena, "
-                    "%zu more than the %zu the firmware reserves\n", board, rank, layers ? layers : im.cfg.layers, T,
-                    p.total, p.total - arena, arena);
+            char job[224];
+            if (head) snprintf(job, sizeof job, "training a %d-class head with %s", classes, what);
+            else snprintf(job, sizeof job, "fine-tuning rank %d on %d layers", rank, layers ? layers : im.cfg.layers);
+            fprintf(stderr, "edgetrain plan: error: %s: %s at T=%d needs a %zu-byte arena, %zu more than the %zu the "
+                    "firmware reserves\n", board, job, T, p.total, p.total - arena, arena);
             hints(&im, &lc, T, arena);
             bad = 1;
         }

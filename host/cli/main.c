@@ -474,7 +474,7 @@ static void usage(void)
            "  distill   train a small student GPT on a teacher's logits\n"
            "  export    write a model as an llm.c checkpoint (or edgetrain weights only)\n"
            "  plan      exact arena bytes of on-device LoRA fine-tuning of a device image\n"
-           "  finetune  LoRA fine-tuning of a device image on plain text in a fixed arena\n"
+           "  finetune  LoRA fine-tuning of a device image on plain text, or a new task head (--head), in a fixed arena\n"
            "  merge     fold LoRA adapters into a device image (eval/sample take --image [--adapters])\n"
            "  devices   list the devices each backend finds; --bench times training on one\n"
            "  sim       simulate a systolic array running a GEMM, a topology or a model\n");
