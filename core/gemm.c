@@ -169,8 +169,10 @@ typedef __m256 vec;
 #endif
 #define W (NR / 2)
 
-/* c(6,NR) (row stride ldc) = [c +] a.b [+ bias(NR)] */
-static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
+/* c(6,NR) (row stride ldc) = [c +] a.b [+ bias(NR)]. Kept out of line: inlined into
+ * task_tile, gcc (with -ffreestanding) spilled an accumulator to the stack in the k loop
+ * and lost a quarter of the speed. */
+__attribute__((noinline)) static void kernel_6x16_c(int kc, const float *a, const float *b, float *c, int ldc, int add,
                           const float *bias)
 {
     vec c00 = V_ZERO(), c01 = V_ZERO(), c10 = V_ZERO(), c11 = V_ZERO();
