@@ -241,17 +241,13 @@ static et_status q_qgpt_logits(void *model, const int32_t *ids, int T, float *lo
 
 static int qsample(int argc, char **argv)
 {
-    const char *model = NULL, *prompt = "\n", *tokpath = NULL, *backend = "cpu";
-    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc = 0, sparse;
-    float temp = 1.0f;
+    const char *model = NULL, *tokpath = NULL, *backend = "cpu";
+    int threads = 1, help = 0, rc = 0, sparse;
+    cli_gen_opts go;
     flag f[] = {
         {"model", 'm', F_STR, &model, "checkpoint"},
         {"tokenizer", 0, F_STR, &tokpath, "tokenizer file (default: the one inside the model)"},
-        {"prompt", 'p', F_STR, &prompt, "text to continue"},
-        {"length", 'n', F_INT, &len, "tokens to generate"},
-        {"temperature", 0, F_FLOAT, &temp, "0: always the most likely token"},
-        {"top-k", 'k', F_INT, &topk, "sample among the k most likely (0: all)"},
-        {"seed", 0, F_INT, &seed, "random seed"},
+        CLI_GEN_FLAGS(go),
         {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
         {"backend", 0, F_STR, &backend, "cpu"},
     };
@@ -264,11 +260,11 @@ static int qsample(int argc, char **argv)
     et_gpt_config cfg;
     const void *tokblob;
     size_t tokbytes;
-    cli_gen_opts go;
     memset(&q, 0, sizeof q);
     memset(&c, 0, sizeof c);
+    cli_gen_defaults(&go);
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
-    if (len < 0 || topk < 0 || !(temp >= 0)) {
+    if (!cli_gen_valid(&go)) {
         fprintf(stderr, "edgetrain sample: --length, --top-k and --temperature must be >= 0\n");
         return 2;
     }
@@ -296,7 +292,6 @@ static int qsample(int argc, char **argv)
         rc = fail("sample", &e);
         goto out;
     }
-    go.prompt = prompt; go.length = len; go.temperature = temp; go.top_k = topk; go.seed = seed;
     go.context = cfg.context; go.vocab = cfg.vocab;
     rc = sparse ? cli_generate(&go, tok, q_cgpt_logits, &rt.model) : cli_generate(&go, tok, q_qgpt_logits, &qrt.model);
     if (sparse) et_cruntime_close(&rt);

@@ -229,17 +229,13 @@ static et_status lora_logits(void *model, const int32_t *ids, int T, float *logi
 
 static int image_sample(int argc, char **argv)
 {
-    const char *image = NULL, *adapters = NULL, *prompt = "\n";
-    int len = 300, topk = 0, seed = 1337, help = 0, rc = 1;
-    float temp = 1.0f;
+    const char *image = NULL, *adapters = NULL;
+    int help = 0, rc = 1;
+    cli_gen_opts go;
     flag f[] = {
         {"image", 0, F_STR, &image, "device image (.etimg)"},
         {"adapters", 0, F_STR, &adapters, "LoRA adapters to apply on top (.etlora from finetune)"},
-        {"prompt", 'p', F_STR, &prompt, "text to continue"},
-        {"length", 'n', F_INT, &len, "tokens to generate"},
-        {"temperature", 0, F_FLOAT, &temp, "0: always the most likely token"},
-        {"top-k", 'k', F_INT, &topk, "sample among the k most likely (0: all)"},
-        {"seed", 0, F_INT, &seed, "random seed"},
+        CLI_GEN_FLAGS(go),
     };
     et_image im;
     et_lora s;
@@ -247,14 +243,14 @@ static int image_sample(int argc, char **argv)
     et_tokenizer *tok = NULL;
     void *mem = NULL, *arena = NULL;
     lora_model m = {&s, NULL};
-    cli_gen_opts go;
+    cli_gen_defaults(&go);
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
     if (help) {
         flags_usage("sample", "Generates text from a device image, with or without LoRA adapters, through the "
                     "on-device forward.", f, NF(f));
         return 0;
     }
-    if (!image || len < 0 || topk < 0 || !(temp >= 0)) {
+    if (!image || !cli_gen_valid(&go)) {
         fprintf(stderr, "edgetrain sample: --image is required; --length, --top-k and --temperature must be >= 0\n");
         return 2;
     }
@@ -267,7 +263,6 @@ static int image_sample(int argc, char **argv)
         goto done;
     }
     if (!(m.buf = malloc(sizeof(int) * (size_t)im.cfg.context))) { fprintf(stderr, "edgetrain sample: error: out of memory\n"); goto done; }
-    go.prompt = prompt; go.length = len; go.temperature = temp; go.top_k = topk; go.seed = seed;
     go.context = im.cfg.context; go.vocab = im.cfg.vocab;
     rc = cli_generate(&go, tok, lora_logits, &m);
 done:

@@ -50,3 +50,18 @@ out:
     free(scratch);
     return rc;
 }
+
+void cli_gen_defaults(cli_gen_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->prompt = "\n";
+    o->length = 300;
+    o->temperature = 1.0f;
+    o->top_k = 0;
+    o->seed = 1337;
+}
+
+int cli_gen_valid(const cli_gen_opts *o)
+{
+    return o->length >= 0 && o->top_k >= 0 && o->temperature >= 0;
+}

@@ -19,6 +19,22 @@ typedef struct {
     int vocab;         /* the model's vocabulary (logits per position) */
 } cli_gen_opts;
 
+/** Sets the sampling defaults: prompt "\n", 300 tokens, temperature 1, all tokens, seed
+ *  1337 (context and vocab are the caller's). */
+void cli_gen_defaults(cli_gen_opts *o);
+
+/** The flag rows (flags.h) every sampling command shares, bound to the cli_gen_opts @p o. */
+#define CLI_GEN_FLAGS(o)                                                                    \
+    {"prompt", 'p', F_STR, &(o).prompt, "text to continue"},                               \
+    {"length", 'n', F_INT, &(o).length, "tokens to generate"},                             \
+    {"temperature", 0, F_FLOAT, &(o).temperature, "0: always the most likely token"},      \
+    {"top-k", 'k', F_INT, &(o).top_k, "sample among the k most likely (0: all)"},          \
+    {"seed", 0, F_INT, &(o).seed, "random seed"}
+
+/** 1 when the sampling options are usable (length and top-k not negative, temperature
+ *  not negative or NaN). */
+int cli_gen_valid(const cli_gen_opts *o);
+
 /** Prints the prompt and @p o->length sampled tokens to stdout; 0 on success, 1 (with a
  *  message on stderr) on failure. */
 int cli_generate(const cli_gen_opts *o, const et_tokenizer *tok, cli_logits_fn fn, void *model);

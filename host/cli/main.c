@@ -295,19 +295,15 @@ static et_status gpt_logits(void *model, const int32_t *ids, int T, float *logit
 
 static int cmd_sample(int argc, char **argv)
 {
-    const char *model = NULL, *prompt = "\n", *tokpath = NULL, *backend = "cpu";
+    const char *model = NULL, *tokpath = NULL, *backend = "cpu";
     const char *prec = "fp32";
     char spec[160];
-    int len = 300, topk = 0, seed = 1337, threads = 1, help = 0, rc;
-    float temp = 1.0f;
+    int threads = 1, help = 0, rc;
+    cli_gen_opts go;
     flag f[] = {
         {"model", 'm', F_STR, &model, "checkpoint (edgetrain or llm.c)"},
         {"tokenizer", 0, F_STR, &tokpath, "tokenizer file (default: the one inside the checkpoint)"},
-        {"prompt", 'p', F_STR, &prompt, "text to continue"},
-        {"length", 'n', F_INT, &len, "tokens to generate"},
-        {"temperature", 0, F_FLOAT, &temp, "0: always the most likely token"},
-        {"top-k", 'k', F_INT, &topk, "sample among the k most likely (0: all)"},
-        {"seed", 0, F_INT, &seed, "random seed"},
+        CLI_GEN_FLAGS(go),
         {"threads", 0, F_INT, &threads, "worker threads (0: all cores)"},
         {"backend", 0, F_STR, &backend, "cpu | opencl[:P.D] | cuda[:N] (edgetrain devices lists them)"},
         {"precision", 0, F_STR, &prec, PRECISION_HELP},
@@ -316,8 +312,8 @@ static int cmd_sample(int argc, char **argv)
     et_tokenizer *tok;
     et_runtime rt;
     et_error e = {0};
-    cli_gen_opts go;
     memset(&c, 0, sizeof c);
+    cli_gen_defaults(&go);
     if (cmd_qmodel_hook("sample", argc, argv, &rc)) return rc; /* quantized model: cmd_compress.c */
     if (cmd_image_hook("sample", argc, argv, &rc)) return rc;  /* device image: cmd_image.c */
     if (flags_parse("sample", f, NF(f), argc, argv, &help)) return 2;
@@ -325,7 +321,7 @@ static int cmd_sample(int argc, char **argv)
         flags_usage("sample", "Generates text from a model.", f, NF(f));
         return 0;
     }
-    if (len < 0 || topk < 0 || !(temp >= 0)) {
+    if (!cli_gen_valid(&go)) {
         fprintf(stderr, "edgetrain sample: --length, --top-k and --temperature must be >= 0\n");
         return 2;
     }
@@ -336,7 +332,6 @@ static int cmd_sample(int argc, char **argv)
         goto out;
     }
     et_gpt_set_params(&rt.model, c.params);
-    go.prompt = prompt; go.length = len; go.temperature = temp; go.top_k = topk; go.seed = seed;
     go.context = c.cfg.context; go.vocab = c.cfg.vocab;
     rc = cli_generate(&go, tok, gpt_logits, &rt.model);
     et_runtime_close(&rt);
