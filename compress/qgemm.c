@@ -35,6 +35,7 @@
  */
 #include "et_qgemm.h"
 #include "et_quant.h"
+#include "et_quant_simd.h"
 #if ET_HAVE_AVX2
 #include <immintrin.h>
 #endif
@@ -272,31 +273,6 @@ static void kernel_u8_vnni(int ks, const int32_t *a, int lda, const int8_t *b, i
 }
 #endif
 
-/* requant of 8 lanes: the vector form of et_quant_requant + zero point + clamp */
-static __m256i requant8(__m256i x, __m256i m, __m256i sh, __m256i zp)
-{
-    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
-    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
-    __m256i left = _mm256_max_epi32(sh, zero);
-    __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, sh), zero);
-    __m256i lim = _mm256_srlv_epi32(_mm256_set1_epi32(0x7FFFFFFF), left);
-    __m256i ev, od, mask, rem, thr;
-    x = _mm256_min_epi32(x, lim);
-    x = _mm256_max_epi32(x, _mm256_xor_si256(lim, _mm256_set1_epi32(-1)));
-    x = _mm256_sllv_epi32(x, left);
-    /* SRDHM = floor((x*m + 2^30) / 2^31), the same as gemmlowp's nudge-and-truncate;
-     * bits 31..62 of the 64-bit sum are the int32 result */
-    ev = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
-    od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge);
-    x = _mm256_blend_epi32(_mm256_srli_epi64(ev, 31), _mm256_slli_epi64(od, 1), 0xAA);
-    mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-    rem = _mm256_and_si256(x, mask);
-    thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_cmpgt_epi32(zero, x));
-    x = _mm256_add_epi32(_mm256_srav_epi32(x, right), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), one));
-    x = _mm256_add_epi32(x, zp);
-    x = _mm256_min_epi32(x, _mm256_set1_epi32(127));
-    return _mm256_max_epi32(x, _mm256_set1_epi32(-128));
-}
 #endif
 
 #if ET_HAVE_NEON
@@ -440,8 +416,8 @@ static void store_tile_s8(const s8_job *J, int32_t *acc, const int32_t *corr, in
                 __m256i v0 = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i * NR)), b0);
                 __m256i v1 = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i * NR + 8)), b1);
                 __m256i p;
-                v0 = requant8(v0, m0, s0, zp);
-                v1 = requant8(v1, m1, s1, zp);
+                v0 = et_requant8_avx2(v0, m0, s0, zp);
+                v1 = et_requant8_avx2(v1, m1, s1, zp);
                 p = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xD8);
                 _mm_storeu_si128((__m128i *)((int8_t *)g->C + (size_t)(i0 + i) * g->ldc + j0),
                                  _mm_packs_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));

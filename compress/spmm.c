@@ -13,6 +13,7 @@
  */
 #include "et_spmm.h"
 #include "et_quant.h"
+#include "et_quant_simd.h"
 #include "et_simd.h"
 #if ET_HAVE_AVX2
 #include <immintrin.h>
@@ -234,37 +235,12 @@ static void store_s8(const et_spmm_s8_args *g, size_t r, int o, int32_t acc)
 }
 
 #if ET_HAVE_AVX2
-/* requant of 8 lanes: the vector form of et_quant_requant + zero point + clamp (the int8
- * GEMM's, compress/qgemm.c; bit-identical to store_s8, which the tests check) */
-static __m256i requant8(__m256i x, __m256i m, __m256i sh, __m256i zp)
-{
-    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
-    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
-    __m256i left = _mm256_max_epi32(sh, zero);
-    __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, sh), zero);
-    __m256i lim = _mm256_srlv_epi32(_mm256_set1_epi32(0x7FFFFFFF), left);
-    __m256i ev, od, mask, rem, thr;
-    x = _mm256_min_epi32(x, lim);
-    x = _mm256_max_epi32(x, _mm256_xor_si256(lim, _mm256_set1_epi32(-1)));
-    x = _mm256_sllv_epi32(x, left);
-    ev = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
-    od = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge);
-    x = _mm256_blend_epi32(_mm256_srli_epi64(ev, 31), _mm256_slli_epi64(od, 1), 0xAA);
-    mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-    rem = _mm256_and_si256(x, mask);
-    thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_cmpgt_epi32(zero, x));
-    x = _mm256_add_epi32(_mm256_srav_epi32(x, right), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), one));
-    x = _mm256_add_epi32(x, zp);
-    x = _mm256_min_epi32(x, _mm256_set1_epi32(127));
-    return _mm256_max_epi32(x, _mm256_set1_epi32(-128));
-}
-
 /* 8 consecutive outputs o0.. of row r, all OUT_S8: bias, requant, one 8-byte store */
 static void store8_s8(const et_spmm_s8_args *g, size_t r, int o0, __m256i acc)
 {
     __m256i v = g->bias ? _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(const void *)(g->bias + o0))) : acc;
     __m128i p;
-    v = requant8(v, _mm256_loadu_si256((const __m256i *)(const void *)(g->mult + o0)),
+    v = et_requant8_avx2(v, _mm256_loadu_si256((const __m256i *)(const void *)(g->mult + o0)),
                  _mm256_loadu_si256((const __m256i *)(const void *)(g->shift + o0)), _mm256_set1_epi32(g->zp_out));
     p = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     _mm_storel_epi64((__m128i *)(void *)((int8_t *)g->C + r * (size_t)g->W->rows + (size_t)o0), _mm_packs_epi16(p, p));
