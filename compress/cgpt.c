@@ -258,7 +258,6 @@ static void walk_arena(alayout *A, et_cgpt *m, const et_gpt_config *c, et_cgpt_m
     m->ln_rstd = (float *)atake(A, BT * f);
     m->qkv = (float *)atake(A, BT * 3 * C * f);
     m->atty = (float *)atake(A, BT * C * f);
-    m->preatt = NULL; /* the attention kernel keeps no scores */
     m->att = (float *)atake(A, att * f);
     if (mode == ET_CGPT_W8A8) {
         m->qa = (int8_t *)atake(A, BT * 4 * C);
@@ -277,7 +276,7 @@ static void walk_arena(alayout *A, et_cgpt *m, const et_gpt_config *c, et_cgpt_m
     s2 = kmax ? et_spmm_scratch_bytes((int)BT, kmax, nw) : 0;
     m->scratch_bytes = sc > s2 ? sc : s2;
     m->scratch = atake(A, m->scratch_bytes);
-    m->att_slice = et_cpu_attention_slice();
+    m->att_slice = et_cpu_flash_slice();
     m->att_scratch = (float *)atake(A, m->att_slice * (size_t)nw);
 }
 
@@ -459,7 +458,7 @@ static et_status layer_f32(et_cgpt *m, int l, const float *x, float *out, int B,
     OBS(ET_QSITE_LN1, m->ln, BT * C);
     TRY(lin_f32(m, &d[ET_CLIN_QKV], m->qkv, m->ln, N, s0 + ET_CSITE_MID(ET_CLIN_QKV)));
     OBS(ET_QSITE_QKV, m->qkv, BT * 3 * C);
-    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, C,
+    et_cpu_flash_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->att, m->qkv, B, T, C,
                          m->cfg.heads);
     OBS(ET_QSITE_ATTY, m->atty, BT * C);
     TRY(lin_f32(m, &d[ET_CLIN_ATTPROJ], m->ln, m->atty, N, s0 + ET_CSITE_MID(ET_CLIN_ATTPROJ)));
@@ -493,7 +492,7 @@ static et_status layer_w8a8(et_cgpt *m, int l, const float *x, float *out, int B
     TRY(lin_s8(m, &d[ET_CLIN_QKV], m->qb, m->qa, N, l, ET_CLIN_QKV, ET_QSITE_QKV));
     p = site(m, s0 + ET_QSITE_QKV);
     et_quant_s8_to_f32(m->qkv, m->qb, BT * 3 * C, &p);
-    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, C,
+    et_cpu_flash_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->att, m->qkv, B, T, C,
                          m->cfg.heads);
     p = site(m, s0 + ET_QSITE_ATTY);
     et_quant_f32_to_s8(m->qa, m->atty, BT * C, &p);

@@ -185,7 +185,7 @@ typedef struct et_cgpt {
     int rmax;                             /**< largest rank */
     /* activations (one layer, reused) */
     int *inputs, *targets;
-    float *res_a, *res_b, *ln, *tmp, *ln_mean, *ln_rstd, *qkv, *atty, *preatt, *att;
+    float *res_a, *res_b, *ln, *tmp, *ln_mean, *ln_rstd, *qkv, *atty, *att;
     float *fch, *fchg, *mid;              /**< F32: (B,T,4C), (B,T,rmax) */
     int8_t *qa, *qb, *qm;                 /**< W8A8: (B,T,4C), (B,T,rmax) */
     float *logits, *probs, *losses;

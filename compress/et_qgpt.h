@@ -154,7 +154,7 @@ typedef struct et_qgpt {
     float *ln_mean, *ln_rstd; /**< (B,T) */
     float *qkv;               /**< (B,T,3A): A, F are the config's attention and MLP widths */
     float *atty;              /**< (B,T,A) */
-    float *preatt, *att;      /**< unused (NULL); (B,NH,T) log-sum-exp */
+    float *att;               /**< (B,NH,T) attention log-sum-exp */
     float *fch, *fchg;        /**< (B,T,F) W8A32 */
     int8_t *qa, *qb;          /**< (B,T,max(C,3A,F)) W8A8: 4C for GPT-2 */
     float *logits, *probs;    /**< (B,T,Vp) */

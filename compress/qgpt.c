@@ -108,7 +108,6 @@ static void walk(qlayout *L, et_qgpt *m, const et_gpt_config *c, et_qmode mode, 
     m->ln_rstd = (float *)take(L, BT * f);
     m->qkv = (float *)take(L, BT * 3 * A * f);
     m->atty = (float *)take(L, BT * A * f);
-    m->preatt = NULL; /* the attention kernel keeps no scores */
     m->att = (float *)take(L, att * f);
     if (mode == ET_QMODE_W8A8) {
         m->qa = (int8_t *)take(L, BT * wmax_of(c));
@@ -123,7 +122,7 @@ static void walk(qlayout *L, et_qgpt *m, const et_gpt_config *c, et_qmode mode, 
     m->losses = (float *)take(L, BT * f);
     m->scratch_bytes = scratch_for(c, mode, nworkers);
     m->scratch = take(L, m->scratch_bytes);
-    m->att_slice = et_cpu_attention_slice();
+    m->att_slice = et_cpu_flash_slice();
     m->att_scratch = (float *)take(L, m->att_slice * (size_t)(nworkers < 1 ? 1 : nworkers));
 }
 
@@ -439,7 +438,7 @@ static et_status layer_w8a8(et_qgpt *m, int l, const float *x, float *out, int B
     ew_init(&J, m, EW_DEQUANT, N, T, 3 * A);
     J.q = m->qb; J.f = m->qkv; J.qs = p.scale; J.qzp = p.zero_point;
     ew_run(&J);
-    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, A, NH);
+    et_cpu_flash_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->att, m->qkv, B, T, A, NH);
     p = site(m, s0 + ET_QSITE_ATTY);
     ew_init(&J, m, EW_QUANT, N, T, A);
     J.f = m->atty; J.qa = m->qa; J.inv = 1.0f / p.scale; J.zp = (float)p.zero_point;
@@ -476,7 +475,7 @@ static et_status layer_w8a32(et_qgpt *m, int l, float *x, float *out, int B, int
     ew_job J;
     et_cpu_layernorm_fwd(m->th, m->ln, m->ln_mean, m->ln_rstd, x, w->ln1w + lc, w->ln1b + lc, N, C);
     TRY(wlinear(m, m->qkv, m->ln, &w->qkv, l, N, C, 3 * A));
-    et_cpu_attention_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->preatt, m->att, m->qkv, B, T, A, NH);
+    et_cpu_flash_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->att, m->qkv, B, T, A, NH);
     TRY(wlinear(m, m->ln, m->atty, &w->attproj, l, N, A, C));
     ew_init(&J, m, EW_ADD_F32, N, T, C);
     J.y = m->tmp; J.x = x; J.f = m->ln;

@@ -23,15 +23,9 @@ void et_cpu_crossentropy_fwd(const et_threads *th, float *losses, float *probs,
                              const float *logits, const int *targets, int N, int V, int Vp);
 void et_cpu_crossentropy_bwd(const et_threads *th, float *dlogits, const float *probs,
                              const int *targets, float dloss, int N, int V, int Vp);
-/* attention takes per-worker scratch: @p scratch holds one slice of @p slice bytes
- * (>= et_cpu_attention_slice()) for each worker of @p th. This form keeps the buffers
- * of inference code: preatt is not touched, att's first B*NH*T floats receive the
- * log-sum-exp; the kernel is et_cpu_flash_fwd. */
-size_t et_cpu_attention_slice(void);
-void et_cpu_attention_fwd(const et_threads *th, float *scratch, size_t slice, float *out,
-                          float *preatt, float *att, const float *qkv, int B, int T, int C, int NH);
-/* flash-style attention: lse(B,NH,T) is all forward keeps for backward; one slice of
- * et_cpu_flash_slice() bytes per worker, whatever T */
+/* causal attention, flash-style: lse(B,NH,T) is all forward keeps for backward. It takes
+ * per-worker scratch: @p scratch holds one slice of @p slice bytes (>= et_cpu_flash_slice(),
+ * whatever T) for each worker of @p th. */
 size_t et_cpu_flash_slice(void);
 void et_cpu_flash_fwd(const et_threads *th, float *scratch, size_t slice, float *out, float *lse,
                       const float *qkv, int B, int T, int C, int NH);

@@ -137,52 +137,7 @@ START_TEST(gelu)
 }
 END_TEST
 
-/* --- attention */
-enum { AB = 1, AT = 67, AC = 16, ANH = 2 }; /* hs 8, T spans two causal row blocks */
-typedef struct { double qkv[AB * AT * 3 * AC], R[AB * AT * AC], y[AB * AT * AC]; } at_ref;
-static void at_ref_fwd(at_ref *r)
-{
-    int b, t, t2, h, i, hs = AC / ANH;
-    for (b = 0; b < AB; b++)
-        for (h = 0; h < ANH; h++)
-            for (t = 0; t < AT; t++) {
-                double s[AT], mx = -1e300, sum = 0;
-                const double *q = r->qkv + (b * AT + t) * 3 * AC + h * hs;
-                for (t2 = 0; t2 <= t; t2++) {
-                    const double *k = r->qkv + (b * AT + t2) * 3 * AC + AC + h * hs;
-                    s[t2] = 0;
-                    for (i = 0; i < hs; i++) s[t2] += q[i] * k[i];
-                    s[t2] /= sqrt(hs);
-                    if (s[t2] > mx) mx = s[t2];
-                }
-                for (t2 = 0; t2 <= t; t2++) { s[t2] = exp(s[t2] - mx); sum += s[t2]; }
-                for (i = 0; i < hs; i++) {
-                    double o = 0;
-                    for (t2 = 0; t2 <= t; t2++)
-                        o += s[t2] / sum * r->qkv[(b * AT + t2) * 3 * AC + 2 * AC + h * hs + i];
-                    r->y[(b * AT + t) * AC + h * hs + i] = o;
-                }
-            }
-}
-START_TEST(attention)
-{
-    float qkv[AB * AT * 3 * AC], R[AB * AT * AC], y[AB * AT * AC];
-    float pre[1], att[AB * ANH * AT]; /* the inference form: att receives the log-sum-exp */
-    at_ref r;
-    et_rng_seed(&rng, 3);
-    fillf(qkv, AB * AT * 3 * AC, -1.5f, 1.5f); fillf(R, AB * AT * AC, -1, 1);
-    f2d(r.qkv, qkv, AB * AT * 3 * AC); f2d(r.R, R, AB * AT * AC);
-    size_t slice = et_cpu_attention_slice();
-    float *scr = et_test_aligned(2 * slice);
-    et_cpu_attention_fwd(&scrambled, scr, slice, y, pre, att, qkv, AB, AT, AC, ANH);
-    at_ref_fwd(&r);
-    check_fwd("attention out", y, r.y, AB * AT * AC);
-    /* the backward is et_cpu_flash_bwd, checked against finite differences below */
-    free(scr);
-}
-END_TEST
-
-/* --- flash-style attention: a reference of any size, checked at T = 67 in full and at
+/* --- attention (flash-style): a reference of any size, checked at T = 67 in full and at
  * T = 300 (three key blocks, so the online softmax rescales) on sampled elements */
 typedef struct { int B, T, C, NH; double *qkv, *R, *y; } fl_ref;
 static void fl_fwd(fl_ref *r)
@@ -371,7 +326,6 @@ static Suite *ops_suite(void)
     TCase *tc = tcase_create("ops");
     tcase_add_loop_test(tc, layernorm, 0, 2);
     tcase_add_test(tc, gelu);
-    tcase_add_test(tc, attention);
     tcase_add_test(tc, flash_attention);
     tcase_add_test(tc, crossentropy);
     tcase_add_test(tc, encoder);
