@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "et_cmodel.h"
+#include "et_qruntime.h"
 
 #define NBINS 2048
 
@@ -311,7 +312,7 @@ et_status et_cmodel_calibrate(const et_sparse_model *f, const uint16_t *tok, siz
     et_arena a;
     obs_ctx oc;
     void *mem = NULL;
-    int *map = NULL, *in = NULL, *tg = NULL, ns = et_cgpt_nsites(&f->cfg), used = 0, i, pass, b, t;
+    int *map = NULL, *in = NULL, *tg = NULL, ns = et_cgpt_nsites(&f->cfg), used = 0, i, pass;
     size_t pos;
     et_status s;
     if (f->mode != ET_CGPT_F32) return et_error_set(err, ET_ERR_INVALID, "calibration runs an fp32 compact model");
@@ -341,11 +342,7 @@ et_status et_cmodel_calibrate(const et_sparse_model *f, const uint16_t *tok, siz
     for (pass = 0; pass < 2; pass++) {
         pos = 0;
         for (i = 0; i < batches; i++) {
-            for (b = 0; b < B; b++) { /* the windows of et_eval_windows */
-                if (pos + (size_t)T + 1 > n) pos = 0;
-                for (t = 0; t < T; t++) { in[b * T + t] = tok[pos + t]; tg[b * T + t] = tok[pos + t + 1]; }
-                pos += (size_t)T;
-            }
+            et_fill_windows(tok, n, B, T, &pos, in, tg);
             if ((s = et_cgpt_forward(&rt.model, in, tg, B, T)) != ET_OK) {
                 et_error_set(err, s, "calibration batch %d failed: %s%s", i, et_status_str(s),
                              s == ET_ERR_RANGE ? " (a non-finite activation: is the model diverged?)" : "");

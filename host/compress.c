@@ -77,20 +77,6 @@ static void default_calib(const char *data, char *buf, size_t cap)
     if (stat(buf, &st) != 0 || strcmp(buf, data) == 0) snprintf(buf, cap, "%s", data);
 }
 
-/* fills B windows of T+1 tokens from *pos on (wrapping), as et_eval_windows does */
-static void windows(const uint16_t *tok, size_t n, int B, int T, size_t *pos, int *in, int *tg)
-{
-    int b, t;
-    for (b = 0; b < B; b++) {
-        if (*pos + (size_t)T + 1 > n) *pos = 0;
-        for (t = 0; t < T; t++) {
-            in[b * T + t] = tok[*pos + t];
-            tg[b * T + t] = tok[*pos + t + 1];
-        }
-        *pos += (size_t)T;
-    }
-}
-
 /* Activation ranges per site from @p batches batches of a float model that keeps
  * every layer's activations. */
 static et_status calibrate(const et_compress_opts *o, const et_ckpt *c, const uint16_t *tok,
@@ -121,7 +107,7 @@ static et_status calibrate(const et_compress_opts *o, const et_ckpt *c, const ui
     for (pass = 0; pass < 2; pass++) {
         pos = 0;
         for (i = 0; i < o->calib_batches; i++) {
-            windows(tok, n, o->B, o->T, &pos, in, tg);
+            et_fill_windows(tok, n, o->B, o->T, &pos, in, tg);
             if ((s = et_gpt_forward(&rt.model, in, tg, o->B, o->T)) != ET_OK ||
                 (s = et_qcalib_observe_gpt(&cal, &rt.model)) != ET_OK) {
                 et_error_set(err, s, "calibration batch %d failed: %s%s", i, et_status_str(s),

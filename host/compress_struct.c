@@ -10,6 +10,7 @@
 #include <string.h>
 #include "et_compress.h"
 #include "et_prune_struct.h"
+#include "et_qruntime.h"
 #include "et_runtime.h"
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
@@ -59,20 +60,6 @@ bad_count:
                         "layer keeps)", s);
 }
 
-/* B windows of T+1 tokens from *pos on, wrapping (as the calibration of compress.c) */
-static void windows(const uint16_t *tok, size_t n, int B, int T, size_t *pos, int *in, int *tg)
-{
-    int b, t;
-    for (b = 0; b < B; b++) {
-        if (*pos + (size_t)T + 1 > n) *pos = 0;
-        for (t = 0; t < T; t++) {
-            in[b * T + t] = tok[*pos + t];
-            tg[b * T + t] = tok[*pos + t + 1];
-        }
-        *pos += (size_t)T;
-    }
-}
-
 /* mean contribution energies over the calibration windows, as floats */
 static et_status act_scores(const et_ckpt *c, const et_struct_spec *p, const uint16_t *cal, size_t ncal, int B,
                             int T, int threads, float *hs, float *ns, et_error *err)
@@ -92,7 +79,7 @@ static et_status act_scores(const et_ckpt *c, const et_struct_spec *p, const uin
     if ((s = et_runtime_open(&rt, "cpu", &c->cfg, B, T, ET_GPT_TRAIN, threads, err)) != ET_OK) goto out;
     et_gpt_set_params(&rt.model, c->params);
     for (b = 0; b < p->calib_batches && s == ET_OK; b++) {
-        windows(cal, ncal, B, T, &pos, in, tg);
+        et_fill_windows(cal, ncal, B, T, &pos, in, tg);
         if ((s = et_gpt_forward(&rt.model, in, tg, B, T)) != ET_OK ||
             (s = et_prune_struct_observe(&rt.model, ha, na)) != ET_OK)
             et_error_set(err, s, "scoring batch %d failed: %s", b, et_status_str(s));

@@ -35,6 +35,11 @@ typedef et_status (*et_fwd_fn)(void *model, const int *in, const int *tg, int B,
 et_status et_fwd_gpt(void *model, const int *in, const int *tg, int B, int T, float *loss);
 et_status et_fwd_qgpt(void *model, const int *in, const int *tg, int B, int T, float *loss);
 
+/** Fills @p in and @p tg (B*T each) with B consecutive windows of T+1 tokens from
+ *  *pos on, wrapping to 0 when a window would run past @p n, and advances *pos: the
+ *  windows et_eval_windows and the calibration runs take. n must be >= T + 1. */
+void et_fill_windows(const uint16_t *tokens, size_t n, int B, int T, size_t *pos, int *in, int *tg);
+
 /**
  * Mean loss over @p batches batches of B consecutive windows of T+1 tokens from the
  * start of @p tokens (wrapping; the windows of et_eval_tokens), and the wall time the

@@ -70,11 +70,24 @@ et_status et_fwd_qgpt(void *model, const int *in, const int *tg, int B, int T, f
     return s;
 }
 
+void et_fill_windows(const uint16_t *tokens, size_t n, int B, int T, size_t *pos, int *in, int *tg)
+{
+    int b, t;
+    for (b = 0; b < B; b++) {
+        if (*pos + (size_t)T + 1 > n) *pos = 0;
+        for (t = 0; t < T; t++) {
+            in[b * T + t] = tokens[*pos + t];
+            tg[b * T + t] = tokens[*pos + t + 1];
+        }
+        *pos += (size_t)T;
+    }
+}
+
 et_status et_eval_windows(et_fwd_fn fwd, void *model, const uint16_t *tokens, size_t n, int B,
                           int T, int batches, float *loss, double *seconds, int *batches_done,
                           et_error *err)
 {
-    int *in, *tg, i, b, t;
+    int *in, *tg, i;
     size_t pos = 0;
     double sum = 0.0, el = 0.0;
     et_status s = ET_OK;
@@ -91,14 +104,7 @@ et_status et_eval_windows(et_fwd_fn fwd, void *model, const uint16_t *tokens, si
     for (i = 0; i < batches && s == ET_OK; i++) {
         float l = 0.0f;
         double t0;
-        for (b = 0; b < B; b++) {
-            if (pos + (size_t)T + 1 > n) pos = 0;
-            for (t = 0; t < T; t++) {
-                in[b * T + t] = tokens[pos + t];
-                tg[b * T + t] = tokens[pos + t + 1];
-            }
-            pos += (size_t)T;
-        }
+        et_fill_windows(tokens, n, B, T, &pos, in, tg);
         t0 = et_qclock();
         s = fwd(model, in, tg, B, T, &l);
         el += et_qclock() - t0;
