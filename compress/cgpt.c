@@ -459,7 +459,7 @@ static et_status layer_f32(et_cgpt *m, int l, const float *x, float *out, int B,
     TRY(lin_f32(m, &d[ET_CLIN_QKV], m->qkv, m->ln, N, s0 + ET_CSITE_MID(ET_CLIN_QKV)));
     OBS(ET_QSITE_QKV, m->qkv, BT * 3 * C);
     et_cpu_flash_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->att, m->qkv, B, T, C,
-                         m->cfg.heads);
+                     m->cfg.heads);
     OBS(ET_QSITE_ATTY, m->atty, BT * C);
     TRY(lin_f32(m, &d[ET_CLIN_ATTPROJ], m->ln, m->atty, N, s0 + ET_CSITE_MID(ET_CLIN_ATTPROJ)));
     OBS(ET_QSITE_ATTPROJ, m->ln, BT * C);
@@ -493,7 +493,7 @@ static et_status layer_w8a8(et_cgpt *m, int l, const float *x, float *out, int B
     p = site(m, s0 + ET_QSITE_QKV);
     et_quant_s8_to_f32(m->qkv, m->qb, BT * 3 * C, &p);
     et_cpu_flash_fwd(m->th, m->att_scratch, m->att_slice, m->atty, m->att, m->qkv, B, T, C,
-                         m->cfg.heads);
+                     m->cfg.heads);
     p = site(m, s0 + ET_QSITE_ATTY);
     et_quant_f32_to_s8(m->qa, m->atty, BT * C, &p);
     TRY(lin_s8(m, &d[ET_CLIN_ATTPROJ], m->qb, m->qa, N, l, ET_CLIN_ATTPROJ, ET_QSITE_ATTPROJ));
