@@ -7,7 +7,7 @@
  * read); every refusal; and `edgetrain compress --prune heads=N` end to end. */
 #include <string.h>
 #include <sys/stat.h>
-#include "et_check.h"
+#include "et_check_model.h"
 #include "et_ckpt.h"
 #include "et_cpu.h"
 #include "et_crc32.h"
@@ -24,24 +24,6 @@ static et_gpt_config cfg_of(int V, int T, int L, int NH, int C, int hd, int F)
     c.vocab = V; c.context = T; c.layers = L; c.heads = NH; c.channels = C; c.head_dim = hd; c.ffn = F;
     ck_assert_int_eq(et_gpt_config_check(&c), ET_OK);
     return c;
-}
-
-typedef struct {
-    et_backend be;
-    et_cpu_ctx cx;
-    void *mem;
-    et_arena a;
-    et_gpt m;
-} rig;
-
-static void rig_make(rig *r, et_gpt_config c, int B, int T, et_gpt_mode mode)
-{
-    et_gpt_plan p;
-    et_cpu_backend_init(&r->be, &r->cx, NULL);
-    ck_assert_int_eq(et_gpt_plan_compute(&c, B, T, mode, &r->be, &p), ET_OK);
-    r->mem = et_test_aligned(p.total);
-    ck_assert_int_eq(et_arena_init(&r->a, r->mem, p.total), ET_OK);
-    ck_assert_int_eq(et_gpt_create(&r->m, &c, B, T, mode, &r->be, &r->a), ET_OK);
 }
 
 static float *random_params(const et_gpt_config *c, uint64_t seed, size_t *n)
@@ -69,10 +51,10 @@ static void tokens(int *x, int n, int V, uint64_t seed)
 /* logits (B,T,V) of one forward of a model with these parameters */
 static float *logits_of(const et_gpt_config *c, const float *params, const int *in, int B, int T)
 {
-    rig r;
+    et_test_model r;
     float *out = malloc(sizeof(float) * (size_t)B * T * c->vocab);
     int b, t;
-    rig_make(&r, *c, B, T, ET_GPT_INFER);
+    et_test_model_make(&r, *c, B, T, ET_GPT_INFER);
     ck_assert_int_eq(et_gpt_set_params(&r.m, params), ET_OK);
     ck_assert_int_eq(et_gpt_forward(&r.m, in, NULL, B, T), ET_OK);
     for (b = 0; b < B; b++)
@@ -187,14 +169,14 @@ START_TEST(scores_find_dead_units)
     float *p = random_params(&c, 8, &np), hs[2 * 4], ns[2 * 64], ws[2 * 4], wn[2 * 64];
     double ha[2 * 4] = {0}, na[2 * 64] = {0}, direct = 0.0;
     int in[2 * 8], tg[2 * 8], idx[2 * 63], r, d, k;
-    rig m;
+    et_test_model m;
     et_gpt_tensors(&c, t);
     /* layer 1: head 2's attproj columns and neuron 17's fcproj column set to zero */
     for (r = 0; r < 16; r++) {
         memset(p + t[6].offset + 16 * 16 + (size_t)r * 16 + 2 * 4, 0, 4 * sizeof(float));
         p[t[12].offset + (size_t)16 * 64 + (size_t)r * 64 + 17] = 0.0f;
     }
-    rig_make(&m, c, 2, 8, ET_GPT_TRAIN);
+    et_test_model_make(&m, c, 2, 8, ET_GPT_TRAIN);
     et_gpt_set_params(&m.m, p);
     ck_assert_int_eq(et_prune_struct_observe(&m.m, ha, na), ET_ERR_STATE); /* no forward yet */
     tokens(in, 16, 13, 1);
@@ -224,8 +206,8 @@ START_TEST(scores_find_dead_units)
     ck_assert(wn[64 + 17] > 0.0f); /* its fc row is still there */
     /* a model with one layer's activations cannot be observed */
     {
-        rig one;
-        rig_make(&one, c, 2, 8, ET_GPT_INFER);
+        et_test_model one;
+        et_test_model_make(&one, c, 2, 8, ET_GPT_INFER);
         et_gpt_set_params(&one.m, p);
         ck_assert_int_eq(et_gpt_forward(&one.m, in, tg, 2, 8), ET_OK);
         ck_assert_int_eq(et_prune_struct_observe(&one.m, ha, na), ET_ERR_STATE);
@@ -325,11 +307,11 @@ START_TEST(qgpt_of_pruned_shape)
 {
     et_gpt_config c = cfg_of(29, 16, 2, 3, 32, 8, 40);
     et_qmode mode;
-    rig f;
+    et_test_model f;
     size_t np, bb, cb, plan;
     float *p, fp;
     int in[2 * 16], tg[2 * 16], ns = et_qgpt_nsites(&c), i;
-    rig_make(&f, c, 2, 16, ET_GPT_TRAIN);
+    et_test_model_make(&f, c, 2, 16, ET_GPT_TRAIN);
     ck_assert_int_eq(et_gpt_init_weights(&f.m, 7), ET_OK);
     np = f.m.nparams;
     p = malloc(sizeof(float) * np);

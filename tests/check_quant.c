@@ -6,7 +6,7 @@
  * quantized GPT against the fp32 one. */
 #include <math.h>
 #include <string.h>
-#include "et_check.h"
+#include "et_check_model.h"
 #include "et_cpu.h"
 #include "et_gpt.h"
 #include "et_qgemm.h"
@@ -333,22 +333,10 @@ static et_gpt_config tiny(void)
     return c;
 }
 
-typedef struct {
-    et_backend be;
-    et_cpu_ctx cx;
-    void *mem;
-    et_arena a;
-    et_gpt m;
-} frig;
-
-static void frig_make(frig *f, et_gpt_config c, int B, int T, et_gpt_mode mode)
+/* the fp32 model the quantizer starts from: a planned cpu model with weights of seed 7 */
+static void frig_make(et_test_model *f, et_gpt_config c, int B, int T, et_gpt_mode mode)
 {
-    et_gpt_plan p;
-    et_cpu_backend_init(&f->be, &f->cx, NULL);
-    ck_assert_int_eq(et_gpt_plan_compute(&c, B, T, mode, &f->be, &p), ET_OK);
-    f->mem = et_test_aligned(p.total);
-    et_arena_init(&f->a, f->mem, p.total);
-    ck_assert_int_eq(et_gpt_create(&f->m, &c, B, T, mode, &f->be, &f->a), ET_OK);
+    et_test_model_make(f, c, B, T, mode);
     ck_assert_int_eq(et_gpt_init_weights(&f->m, 7), ET_OK);
 }
 
@@ -360,7 +348,7 @@ static void tokens(int *x, int n, int V, et_rng *r)
 
 /* quantizes the fp32 model of @p f (calibrated on its own batch when W8A8) and returns
  * the quantized loss on (in, tg) */
-static float run_quant(frig *f, et_qmode mode, const int *in, const int *tg, int B, int T, float *params,
+static float run_quant(et_test_model *f, et_qmode mode, const int *in, const int *tg, int B, int T, float *params,
                        void **blob_out, size_t *blob_bytes)
 {
     et_gpt_config c = f->m.cfg;
@@ -415,7 +403,7 @@ static float run_quant(frig *f, et_qmode mode, const int *in, const int *tg, int
 START_TEST(qgpt_close_to_fp32)
 {
     et_gpt_config c = tiny();
-    frig f;
+    et_test_model f;
     et_rng r;
     int in[2 * 16], tg[2 * 16], B = 2, T = 16, mode;
     float *params, *back, fp;
@@ -471,7 +459,7 @@ END_TEST
 START_TEST(calib_needs_all_layers)
 {
     et_gpt_config c = tiny();
-    frig f;
+    et_test_model f;
     et_rng r;
     int in[16], ns = et_qgpt_nsites(&c);
     size_t cb = et_qcalib_bytes(ns, 16);
